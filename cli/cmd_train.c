@@ -1,0 +1,45 @@
+/*
+** neuromorph train: train a layered LIF network on an idx image set.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "train_args.h"
+
+/* "dir/model.nmm" -> "dir/model" + suffix (the extension, if any, is replaced). */
+static char *sibling(const char *path, const char *suffix) {
+    size_t n = strlen(path);
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (dot && (!slash || dot > slash) && dot != path) n = (size_t)(dot - path);
+    char *s = malloc(n + strlen(suffix) + 1);
+    if (!s) return NULL;
+    memcpy(s, path, n);
+    strcpy(s + n, suffix);
+    return s;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a;
+    train_args_default(&a);
+    a.out = "model.nmm";
+    opt table[TRAIN_MAX_OPTS];
+    int n = train_args_table(&a, table);
+    table[n++] = (opt){"out", OPT_STR, &a.out, "PATH", "model file to write (default model.nmm)", 1, 0, 0};
+    int rc = opts_parse("train", argc, argv, table, n);
+    if (rc == 1) {
+        opts_usage(stdout, "train", "[options]",
+                   "Trains a spiking network (Affine + LIF layers, LI readout) with surrogate-gradient BPTT\n"
+                   "and Adam. Writes the model, a checkpoint after every epoch (and every --checkpoint-every\n"
+                   "seconds), and a JSON report. Ctrl-C writes a checkpoint and stops; --resume continues.",
+                   table, n);
+        return 0;
+    }
+    if (rc) return rc;
+    cli_install_signals();
+    char *ckpt = a.checkpoint ? NULL : sibling(a.out, ".ckpt");
+    char *report = a.report ? NULL : sibling(a.out, ".json");
+    rc = run_training(&a, a.out, a.checkpoint ? a.checkpoint : ckpt, a.report ? a.report : report, NULL);
+    free(ckpt);
+    free(report);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/*
+** Shared training options and the training run behind `neuromorph train` and `demo`.
+*/
+#include "train_args.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void train_args_default(train_args *a) {
+    memset(a, 0, sizeof *a);
+    nm_train_config tc;
+    nm_train_config_default(&tc);
+    nm_lif_params lp;
+    nm_lif_params_default(&lp);
+    a->seed = tc.seed;
+    a->data = NM_DEFAULT_DATA_DIR;
+    a->arch = "784-1000-10";
+    a->encoding = nm_encoding_name(tc.encoding);
+    a->readout = nm_readout_name(tc.readout);
+    a->surrogate = nm_surrogate_name(tc.surrogate.kind);
+    a->reset = nm_reset_name(lp.reset);
+    a->epochs = tc.epochs;
+    a->batch = tc.batch;
+    a->steps = tc.n_steps;
+    a->lr = tc.lr;
+    a->lr_final = tc.lr_final;
+    a->weight_decay = tc.weight_decay;
+    a->dt = tc.dt;
+    a->slope = 0;   /* 0: the surrogate's default */
+    a->tau_mem = lp.tau;
+    a->tau_out = lp.tau;
+    a->threshold = lp.v_threshold;
+    a->ckpt_every = (float)tc.checkpoint_every;
+}
+
+int train_args_table(train_args *a, opt *t) {
+    int n = 0;
+#define O(nm, ty, dst, meta, help, lo, hi) t[n++] = (opt){nm, ty, dst, meta, help, lo, hi, 0}
+    O("help", OPT_FLAG, &a->help, NULL, "show this help", 1, 0);
+    O("data", OPT_STR, &a->data, "DIR", "idx dataset directory (default " NM_DEFAULT_DATA_DIR ")", 1, 0);
+    O("arch", OPT_STR, &a->arch, "SPEC", "layer sizes, input to readout (default 784-1000-10)", 1, 0);
+    O("epochs", OPT_INT, &a->epochs, "N", "training epochs", 1, NM_MAX_EPOCHS);
+    O("batch", OPT_INT, &a->batch, "N", "minibatch size (default 128)", 1, 65536);
+    O("lr", OPT_FLOAT, &a->lr, "X", "peak learning rate of Adam (default 2e-3)", 1e-8, 10);
+    O("lr-final", OPT_FLOAT, &a->lr_final, "F", "cosine schedule ends at lr*F (default 0.05)", 0, 1);
+    O("weight-decay", OPT_FLOAT, &a->weight_decay, "X", "decoupled weight decay (default 0)", 0, 1);
+    O("steps", OPT_INT, &a->steps, "T", "time steps per sample (default 25)", 1, 100000);
+    O("dt", OPT_FLOAT, &a->dt, "S", "time step in seconds (default 1e-3)", 1e-9, 10);
+    O("encoding", OPT_STR, &a->encoding, "E", "input coding: current, rate or latency (default current)", 1, 0);
+    O("readout", OPT_STR, &a->readout, "R", "scores from the readout membrane: mean or max (default mean)", 1, 0);
+    O("surrogate", OPT_STR, &a->surrogate, "S", "fast-sigmoid or arctan (default fast-sigmoid)", 1, 0);
+    O("slope", OPT_FLOAT, &a->slope, "K", "surrogate slope (default 25 fast-sigmoid, 2 arctan)", 1e-6, 1e6);
+    O("tau-mem", OPT_FLOAT, &a->tau_mem, "S", "hidden membrane time constant in seconds (default 0.02)", 1e-9, 1e3);
+    O("tau-out", OPT_FLOAT, &a->tau_out, "S", "readout time constant in seconds (default 0.02)", 1e-9, 1e3);
+    O("threshold", OPT_FLOAT, &a->threshold, "V", "hidden spike threshold (default 1)", 1e-6, 1e6);
+    O("reset", OPT_STR, &a->reset, "M", "reset: subtract, value or none (default subtract)", 1, 0);
+    O("train-limit", OPT_U64, &a->train_limit, "N", "train on the first N samples only", 1, 0);
+    O("test-limit", OPT_U64, &a->test_limit, "N", "evaluate on the first N test samples only", 1, 0);
+    O("checkpoint", OPT_STR, &a->checkpoint, "PATH", "checkpoint file (default: next to --out)", 1, 0);
+    O("checkpoint-every", OPT_FLOAT, &a->ckpt_every, "S", "seconds between mid-epoch checkpoints (default 60)", 0, 1e9);
+    O("resume", OPT_FLAG, &a->resume, NULL, "continue from the checkpoint if there is one", 1, 0);
+    O("report", OPT_STR, &a->report, "PATH", "JSON report path", 1, 0);
+    O("seed", OPT_U64, &a->seed, "N", "random seed (default 1)", 1, 0);
+    O("threads", OPT_INT, &a->threads, "N", "threads (default: all cores)", 0, 1024);
+    O("quiet", OPT_FLAG, &a->quiet, NULL, "no progress bar or per-epoch lines", 1, 0);
+#undef O
+    return n;
+}
+
+int train_args_configure(const train_args *a, nm_train_config *tc, nm_lif_params *hidden, nm_li_params *out) {
+    nm_train_config_default(tc);
+    nm_lif_params_default(hidden);
+    nm_li_params_default(out);
+    nm_surrogate_kind sk;
+    if (nm_encoding_parse(a->encoding, &tc->encoding) || nm_readout_parse(a->readout, &tc->readout) ||
+        nm_surrogate_parse(a->surrogate, &sk) || nm_reset_parse(a->reset, &hidden->reset))
+        return cli_fail(NM_INVAL);
+    nm_surrogate_default(&tc->surrogate, sk);
+    if (a->slope > 0) tc->surrogate.slope = a->slope;
+    tc->epochs = a->epochs;
+    tc->batch = a->batch;
+    tc->lr = a->lr;
+    tc->lr_final = a->lr_final;
+    tc->weight_decay = a->weight_decay;
+    tc->n_steps = a->steps;
+    tc->dt = a->dt;
+    tc->seed = a->seed;
+    tc->train_limit = (int64_t)a->train_limit;
+    tc->test_limit = (int64_t)a->test_limit;
+    tc->checkpoint_every = a->ckpt_every;
+    tc->quiet = a->quiet;
+    tc->resume = a->resume;
+    tc->stop = &cli_stop;
+    /* r = tau / 1 ms keeps the input gain per 1 ms step near one whatever tau is. */
+    hidden->tau = a->tau_mem;
+    hidden->r = a->tau_mem / 1e-3f;
+    hidden->v_threshold = a->threshold;
+    out->tau = a->tau_out;
+    out->r = a->tau_out / 1e-3f;
+    nm_status rc = nm_train_config_check(tc);
+    if (!rc) rc = nm_lif_params_check(hidden);
+    return rc ? cli_fail(rc) : 0;
+}
+
+int load_sets(const char *dir, nm_dataset **train, nm_dataset **test) {
+    nm_status rc = nm_dataset_load_dir(dir, "train", train);
+    if (rc) return cli_fail(rc);
+    rc = nm_dataset_load_dir(dir, "t10k", test);
+    if (rc) {
+        nm_dataset_destroy(*train);
+        *train = NULL;
+        return cli_fail(rc);
+    }
+    return 0;
+}
+
+void report_eval(nm_report *r, const char *key, const nm_graph *g, const nm_eval_result *ev) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.accuracy", key);
+    nm_report_set_num(r, k, ev->accuracy);
+    snprintf(k, sizeof k, "%s.loss", key);
+    nm_report_set_num(r, k, ev->loss);
+    snprintf(k, sizeof k, "%s.samples", key);
+    nm_report_set_int(r, k, ev->n);
+    snprintf(k, sizeof k, "%s.spikes_per_sample", key);
+    nm_report_set_num(r, k, ev->spikes_per_sample);
+    snprintf(k, sizeof k, "%s.seconds", key);
+    nm_report_set_num(r, k, ev->seconds);
+    for (int l = 0; l < ev->n_layers; l++) {
+        nm_report *item = nm_report_create(NULL);
+        nm_report_set_str(item, "node", nm_graph_node(g, ev->layer_node[l])->name);
+        nm_report_set_int(item, "neurons", nm_graph_node(g, ev->layer_node[l])->n_out);
+        nm_report_set_num(item, "spikes_per_sample", ev->layer_spikes[l]);
+        nm_report_set_num(item, "rate_hz", ev->layer_rate_hz[l]);
+        snprintf(k, sizeof k, "%s.layers", key);
+        nm_report_push_obj(r, k, item);
+    }
+}
+
+typedef struct epoch_printer { int quiet; int epochs; } epoch_printer;
+
+static void print_epoch(const nm_epoch_stats *s, void *user) {
+    const epoch_printer *p = user;
+    if (p->quiet) return;
+    printf("epoch %3d/%d  loss %.4f  train %5.2f%%  test %5.2f%%  spikes/sample %7.1f  %6.1f s\n", s->epoch, p->epochs,
+           s->train_loss, 100 * s->train_acc, 100 * s->test_acc, s->spikes_per_sample, s->seconds);
+    fflush(stdout);
+}
+
+int run_training(const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
+                 nm_eval_result *eval_out) {
+    nm_train_config tc;
+    nm_lif_params hidden;
+    nm_li_params readout;
+    int code = train_args_configure(a, &tc, &hidden, &readout);
+    if (code) return code;
+    nm_set_threads(a->threads);
+
+    nm_dataset *train = NULL, *test = NULL;
+    nm_graph *g = NULL;
+    nm_report *rep = NULL;
+    nm_train_result *res = calloc(1, sizeof *res);
+    nm_eval_result ev;
+    nm_status rc;
+    if (!res) return cli_fail(nm__error(NM_NOMEM, "out of memory"));
+    /* Cheap checks first: a typo in --arch should not wait for the data to load. */
+    if ((rc = nm_graph_from_spec(a->arch, &hidden, &readout, &g))) { code = cli_fail(rc); goto done; }
+    if ((code = load_sets(a->data, &train, &test))) goto done;
+    nm_graph_init_params(g, tc.seed, 1.0f);
+
+    epoch_printer pr = {a->quiet, tc.epochs};
+    tc.checkpoint = ckpt_path;
+    tc.on_epoch = print_epoch;
+    tc.user = &pr;
+    if (!a->quiet) {
+        char spec[256];
+        nm_graph_spec(g, spec, sizeof spec);
+        printf("training %s LIF network (%lld parameters) on %lld images, %d steps of %g ms, %s input, %d thread%s\n",
+               spec, (long long)nm_graph_n_params(g),
+               (long long)(tc.train_limit && tc.train_limit < train->n ? tc.train_limit : train->n), tc.n_steps,
+               tc.dt * 1e3, nm_encoding_name(tc.encoding), nm_get_threads(), nm_get_threads() == 1 ? "" : "s");
+        fflush(stdout);
+    }
+    rc = nm_train(g, train, test, &tc, res);
+    if (rc == NM_INTERRUPTED) {
+        fprintf(stderr, "neuromorph: %s; run again with --resume to continue\n", nm_errmsg());
+        code = 130;
+        goto done;
+    }
+    if (rc) { code = cli_fail(rc); goto done; }
+    if (res->resumed)
+        printf("resumed from '%s' at epoch %d, batch %lld\n", ckpt_path, res->start_epoch + 1, (long long)res->start_batch);
+    if ((rc = nm_evaluate(g, test, &tc, &ev))) { code = cli_fail(rc); goto done; }
+    if (eval_out) *eval_out = ev;
+    if (model_path && (rc = nm_graph_save(g, model_path))) { code = cli_fail(rc); goto done; }
+
+    double per_epoch = res->n_epochs ? res->train_seconds / res->n_epochs : 0;
+    printf("test accuracy %.2f%%  spikes per sample %.1f  (%d epochs, %.1f s per epoch, peak memory %.0f MiB)\n",
+           100 * ev.accuracy, ev.spikes_per_sample, res->n_epochs, per_epoch, nm_peak_rss_bytes() / 1048576.0);
+    if (model_path && !a->quiet) printf("model saved to %s\n", model_path);
+
+    if (report_path) {
+        rep = nm_report_create("train");
+        char spec[256];
+        nm_graph_spec(g, spec, sizeof spec);
+        nm_report_set_str(rep, "config.arch", spec);
+        nm_report_set_str(rep, "config.data", a->data);
+        nm_report_set_int(rep, "config.epochs", tc.epochs);
+        nm_report_set_int(rep, "config.batch", tc.batch);
+        nm_report_set_num(rep, "config.lr", tc.lr);
+        nm_report_set_num(rep, "config.lr_final", tc.lr_final);
+        nm_report_set_num(rep, "config.weight_decay", tc.weight_decay);
+        nm_report_set_int(rep, "config.steps", tc.n_steps);
+        nm_report_set_num(rep, "config.dt", tc.dt);
+        nm_report_set_str(rep, "config.encoding", nm_encoding_name(tc.encoding));
+        nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
+        nm_report_set_str(rep, "config.surrogate", nm_surrogate_name(tc.surrogate.kind));
+        nm_report_set_num(rep, "config.slope", tc.surrogate.slope);
+        nm_report_set_num(rep, "config.tau_mem", hidden.tau);
+        nm_report_set_num(rep, "config.tau_out", readout.tau);
+        nm_report_set_num(rep, "config.threshold", hidden.v_threshold);
+        nm_report_set_str(rep, "config.reset", nm_reset_name(hidden.reset));
+        nm_report_set_int(rep, "config.seed", (int64_t)tc.seed);
+        nm_report_set_int(rep, "config.threads", nm_get_threads());
+        nm_report_set_int(rep, "data.train_samples", tc.train_limit && tc.train_limit < train->n ? tc.train_limit : train->n);
+        nm_report_set_int(rep, "data.test_samples", ev.n);
+        for (int e = 0; e < res->n_epochs; e++) {
+            const nm_epoch_stats *s = &res->history[e];
+            nm_report *item = nm_report_create(NULL);
+            nm_report_set_int(item, "epoch", s->epoch);
+            nm_report_set_num(item, "train_loss", s->train_loss);
+            nm_report_set_num(item, "train_accuracy", s->train_acc);
+            nm_report_set_num(item, "test_accuracy", s->test_acc);
+            nm_report_set_num(item, "spikes_per_sample", s->spikes_per_sample);
+            nm_report_set_num(item, "seconds", s->seconds);
+            nm_report_set_num(item, "lr", s->lr);
+            nm_report_push_obj(rep, "epochs", item);
+        }
+        report_eval(rep, "test", g, &ev);
+        nm_report_set_num(rep, "train.seconds", res->train_seconds);
+        nm_report_set_num(rep, "train.seconds_per_epoch", per_epoch);
+        nm_report_set_bool(rep, "train.resumed", res->resumed);
+        nm_report_set_num(rep, "peak_memory_mib", nm_peak_rss_bytes() / 1048576.0);
+        if (model_path) nm_report_set_str(rep, "model", model_path);
+        if ((rc = nm_report_write(rep, report_path))) { code = cli_fail(rc); goto done; }
+        if (!a->quiet) printf("report written to %s\n", report_path);
+    }
+done:
+    nm_report_destroy(rep);
+    nm_graph_destroy(g);
+    nm_dataset_destroy(train);
+    nm_dataset_destroy(test);
+    free(res);
+    return code;
+}

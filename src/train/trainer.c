@@ -1,0 +1,466 @@
+/*
+** The training and evaluation loops, and checkpoints.
+**
+** A run is a pure function of (graph, data, config): the epoch's order is a Philox
+** shuffle keyed by (seed, epoch), the spikes of rate coding are keyed by (seed, sample,
+** epoch), and the learning rate is a function of the global step. A checkpoint therefore
+** needs only the parameters, the optimizer state and the position (epoch, batch) to
+** continue exactly where the run stopped: a resumed run ends with bit-identical weights.
+**
+** Checkpoints are written at the end of every epoch, every `checkpoint_every` seconds
+** within one, and when *stop is set (Ctrl-C), atomically, so a kill at any moment leaves
+** the previous checkpoint intact.
+*/
+#include <neuromorph/train.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_SHUFFLE 0x73687566666c65ull   /* Philox stream of the epoch order */
+#define EVAL_EPOCH     0xffffull              /* rate-coding key for evaluation */
+
+void nm_train_config_default(nm_train_config *c) {
+    memset(c, 0, sizeof *c);
+    c->epochs = 1;
+    c->batch = 128;
+    c->eval_batch = 500;
+    c->lr = 2e-3f;
+    c->lr_final = 0.05f;
+    c->weight_decay = 0.0f;
+    c->n_steps = 25;
+    c->dt = 1e-3f;
+    c->encoding = NM_ENC_CURRENT;
+    c->readout = NM_READOUT_MEAN;
+    nm_surrogate_default(&c->surrogate, NM_SURR_FAST_SIGMOID);
+    c->detach_reset = 1;
+    c->seed = 1;
+    c->checkpoint_every = 60.0;
+}
+
+nm_status nm_train_config_check(const nm_train_config *c) {
+    if (c->epochs < 1 || c->epochs > NM_MAX_EPOCHS) return nm__error(NM_RANGE, "epochs must be in 1..%d, not %d", NM_MAX_EPOCHS, c->epochs);
+    if (c->batch < 1 || c->batch > 65536) return nm__error(NM_RANGE, "batch must be in 1..65536, not %d", c->batch);
+    if (c->eval_batch < 1 || c->eval_batch > 65536) return nm__error(NM_RANGE, "evaluation batch must be in 1..65536, not %d", c->eval_batch);
+    if (!(c->lr > 0) || !isfinite(c->lr)) return nm__error(NM_RANGE, "learning rate must be positive, not %g", c->lr);
+    if (!(c->lr_final >= 0 && c->lr_final <= 1)) return nm__error(NM_RANGE, "final learning-rate fraction must be in [0, 1], not %g", c->lr_final);
+    if (!(c->weight_decay >= 0) || !isfinite(c->weight_decay)) return nm__error(NM_RANGE, "weight decay must be >= 0, not %g", c->weight_decay);
+    if (c->n_steps < 1 || c->n_steps > 100000) return nm__error(NM_RANGE, "steps must be in 1..100000, not %d", c->n_steps);
+    if (!(c->dt > 0) || !isfinite(c->dt)) return nm__error(NM_RANGE, "dt must be a positive time in seconds, not %g", c->dt);
+    if (!(c->surrogate.slope > 0) || !isfinite(c->surrogate.slope)) return nm__error(NM_RANGE, "surrogate slope must be positive, not %g", c->surrogate.slope);
+    if (c->train_limit < 0 || c->test_limit < 0) return nm__error(NM_RANGE, "sample limits must be >= 0");
+    return NM_OK;
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+/* Scratch for turning dataset samples into executor input. */
+typedef struct batcher {
+    nm_encoder enc;
+    int64_t    n_in;
+    float     *x;        /* (batch, n_in) intensities */
+    float     *spk;      /* (n_steps, batch, n_in) encoded, unless constant current */
+    int       *labels;
+} batcher;
+
+static nm_status batcher_init(batcher *bt, const nm_train_config *c, int64_t n_in, int max_batch) {
+    memset(bt, 0, sizeof *bt);
+    nm_encoder_default(&bt->enc, c->encoding, c->n_steps, c->seed);
+    bt->n_in = n_in;
+    bt->x = nm_alloc(sizeof(float) * max_batch * n_in);
+    bt->labels = malloc(sizeof(int) * max_batch);
+    if (c->encoding != NM_ENC_CURRENT) bt->spk = nm_alloc(sizeof(float) * (int64_t)c->n_steps * max_batch * n_in);
+    if (!bt->x || !bt->labels || (c->encoding != NM_ENC_CURRENT && !bt->spk))
+        return nm__error(NM_NOMEM, "out of memory for input batches");
+    return NM_OK;
+}
+
+static void batcher_free(batcher *bt) {
+    nm_free(bt->x);
+    nm_free(bt->spk);
+    free(bt->labels);
+}
+
+/* Loads samples idx[0..n) and returns the executor input; *rows gets its time rows. */
+static const float *batcher_load(batcher *bt, const nm_dataset *d, const int64_t *idx, int n, uint64_t epoch,
+                                 int *rows) {
+    nm_dataset_batch(d, idx, n, bt->x, bt->labels);
+    *rows = nm_encoder_time_rows(&bt->enc);
+    if (bt->enc.kind == NM_ENC_CURRENT) return bt->x;
+    nm_encode(&bt->enc, bt->x, n, bt->n_in, idx, epoch, bt->spk);
+    return bt->spk;
+}
+
+/* ---- evaluation -------------------------------------------------------- */
+
+static nm_status evaluate_on(nm_exec *x, batcher *bt, const nm_dataset *d, const nm_train_config *c,
+                             float *g_mem, nm_eval_result *res) {
+    const nm_graph *g = nm_exec_graph(x);
+    int64_t n = d->n;
+    if (c->test_limit > 0 && c->test_limit < n) n = c->test_limit;
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)c->eval_batch);
+    if (!idx) return nm__error(NM_NOMEM, "out of memory for evaluation");
+    double t0 = nm_time_now(), loss = 0.0;
+    int64_t correct = 0, spikes = 0;
+    memset(res, 0, sizeof *res);
+    for (int j = 0; j < nm_graph_n_nodes(g) && res->n_layers < NM_MAX_REPORT_LAYERS; j++)
+        if (nm_graph_node(g, j)->kind == NM_NODE_LIF) res->layer_node[res->n_layers++] = j;
+
+    for (int64_t first = 0; first < n; first += c->eval_batch) {
+        int bs = (int)(n - first < c->eval_batch ? n - first : c->eval_batch), rows, hits;
+        for (int b = 0; b < bs; b++) idx[b] = first + b;
+        const float *in = batcher_load(bt, d, idx, bs, EVAL_EPOCH, &rows);
+        nm_status rc = nm_exec_forward(x, in, rows, bs);
+        if (rc) { free(idx); return rc; }
+        loss += nm_loss_ce(x, c->readout, bt->labels, g_mem, &hits);
+        correct += hits;
+        spikes += nm_exec_total_spikes(x);
+        for (int l = 0; l < res->n_layers; l++) res->layer_spikes[l] += (double)nm_exec_spikes(x, res->layer_node[l]);
+    }
+    free(idx);
+    res->n = n;
+    res->accuracy = n ? (double)correct / (double)n : 0.0;
+    res->loss = n ? loss / (double)n : 0.0;
+    res->spikes_per_sample = n ? (double)spikes / (double)n : 0.0;
+    for (int l = 0; l < res->n_layers; l++) {
+        res->layer_spikes[l] /= (double)(n ? n : 1);
+        double window = c->n_steps * (double)c->dt;
+        res->layer_rate_hz[l] = res->layer_spikes[l] / ((double)nm_graph_node(g, res->layer_node[l])->n_out * window);
+    }
+    res->seconds = nm_time_now() - t0;
+    return NM_OK;
+}
+
+static nm_status check_data(const nm_graph *g, const nm_dataset *d, const char *what) {
+    int64_t n_in = (int64_t)d->rows * d->cols;
+    if (n_in != nm_graph_input_size(g))
+        return nm__error(NM_SHAPE, "the %s set has %dx%d = %lld inputs per sample but the model's input takes %lld", what,
+                         d->rows, d->cols, (long long)n_in, (long long)nm_graph_input_size(g));
+    if (d->n_classes > nm_graph_output_size(g))
+        return nm__error(NM_SHAPE, "the %s set has %d classes but the model has %lld outputs", what, d->n_classes,
+                         (long long)nm_graph_output_size(g));
+    if (nm_graph_node(g, nm_graph_readout(g))->kind != NM_NODE_LI)
+        return nm__error(NM_UNSUPPORTED, "the model's output must come from an LI readout population, not '%s'",
+                         nm_graph_node(g, nm_graph_readout(g))->name);
+    return NM_OK;
+}
+
+nm_status nm_evaluate(const nm_graph *g, const nm_dataset *d, const nm_train_config *c, nm_eval_result *res) {
+    nm_status rc;
+    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, d, "evaluation"))) return rc;
+    nm_exec_config ec = {c->dt, c->n_steps, c->eval_batch};
+    nm_exec *x = NULL;
+    batcher bt;
+    float *g_mem = NULL;
+    if ((rc = batcher_init(&bt, c, nm_graph_input_size(g), c->eval_batch))) goto done;
+    if ((rc = nm_exec_create(g, &ec, &x))) goto done;
+    g_mem = nm_alloc(sizeof(float) * (int64_t)c->n_steps * c->eval_batch * nm_graph_output_size(g));
+    if (!g_mem) { rc = nm__error(NM_NOMEM, "out of memory for evaluation"); goto done; }
+    rc = evaluate_on(x, &bt, d, c, g_mem, res);
+done:
+    nm_free(g_mem);
+    nm_exec_destroy(x);
+    batcher_free(&bt);
+    return rc;
+}
+
+/* ---- checkpoints ------------------------------------------------------- */
+/*
+** Layout: "NMCKPT01", the run's identity (what must match to resume), the position and
+** running sums, the epoch history, CRC; then the model (its own format and CRC); then the
+** optimizer state and a CRC.
+*/
+
+static const char CKPT_MAGIC[8] = {'N', 'M', 'C', 'K', 'P', 'T', '0', '1'};
+
+typedef struct ckpt_ident {
+    uint64_t seed;
+    int32_t  batch, n_steps, encoding, readout;
+    float    dt;
+    int32_t  reserved;    /* keeps the struct free of padding bytes */
+    int64_t  n_train;
+} ckpt_ident;
+
+typedef struct ckpt_pos {
+    int32_t epoch;          /* 0-based epoch in progress */
+    int32_t n_hist;
+    int64_t batch_index;    /* next batch within it */
+    int64_t correct, seen;  /* running sums of the epoch */
+    double  loss_sum;
+    double  epoch_seconds;  /* training time of the epoch so far */
+    double  train_seconds;  /* all epochs */
+} ckpt_pos;
+
+typedef struct ckpt {
+    ckpt_ident      id;
+    ckpt_pos        pos;
+    nm_epoch_stats *hist;
+    const nm_graph *g;
+    const nm_adam  *opt;
+} ckpt;
+
+#define CK(call) do { if ((rc = (call))) return rc; } while (0)
+
+static nm_status ckpt_write(FILE *f, void *user) {
+    const ckpt *k = user;
+    nm_stream s;
+    nm_status rc;
+    nm_stream_init(&s, f, "checkpoint");
+    CK(nm_stream_put(&s, CKPT_MAGIC, 8));
+    CK(nm_stream_put(&s, &k->id, sizeof k->id));
+    CK(nm_stream_put(&s, &k->pos, sizeof k->pos));
+    CK(nm_stream_put(&s, k->hist, sizeof(nm_epoch_stats) * k->pos.n_hist));
+    CK(nm_stream_put_crc(&s));
+    CK(nm_graph_write(k->g, f));
+    nm_stream_init(&s, f, "checkpoint");
+    CK(nm_stream_put(&s, &k->opt->n, sizeof k->opt->n));
+    CK(nm_stream_put(&s, &k->opt->t, sizeof k->opt->t));
+    CK(nm_stream_put(&s, k->opt->m, sizeof(float) * k->opt->n));
+    CK(nm_stream_put(&s, k->opt->v, sizeof(float) * k->opt->n));
+    return nm_stream_put_crc(&s);
+}
+
+/* Reads a checkpoint header and model. *g_out gets the model; hist must hold
+** NM_MAX_EPOCHS entries. The stream is left at the optimizer section. */
+static nm_status ckpt_read_head(FILE *f, const char *path, ckpt_ident *id, ckpt_pos *pos, nm_epoch_stats *hist,
+                                nm_graph **g_out) {
+    nm_stream s;
+    nm_status rc;
+    char magic[8];
+    nm_stream_init(&s, f, path);
+    CK(nm_stream_get(&s, magic, 8, "the magic number"));
+    if (memcmp(magic, CKPT_MAGIC, 8)) return nm__error(NM_FORMAT, "'%s' is not a neuromorph checkpoint (bad magic number)", path);
+    CK(nm_stream_get(&s, id, sizeof *id, "the run identity"));
+    CK(nm_stream_get(&s, pos, sizeof *pos, "the position"));
+    if (pos->n_hist < 0 || pos->n_hist > NM_MAX_EPOCHS || pos->epoch < 0 || pos->epoch > NM_MAX_EPOCHS || pos->batch_index < 0)
+        return nm__error(NM_FORMAT, "'%s': position fields are out of range", path);
+    CK(nm_stream_get(&s, hist, sizeof(nm_epoch_stats) * pos->n_hist, "the epoch history"));
+    CK(nm_stream_check_crc(&s));
+    return nm_graph_read(f, path, g_out);
+}
+
+nm_status nm_checkpoint_load_model(const char *path, nm_graph **out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return nm__error(errno == ENOENT ? NM_NOTFOUND : NM_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    ckpt_ident id;
+    ckpt_pos pos;
+    nm_epoch_stats *hist = malloc(sizeof(nm_epoch_stats) * NM_MAX_EPOCHS);
+    nm_status rc = hist ? ckpt_read_head(f, path, &id, &pos, hist, out) : nm__error(NM_NOMEM, "out of memory");
+    free(hist);
+    fclose(f);
+    return rc;
+}
+
+static int same_structure(const nm_graph *a, const nm_graph *b) {
+    if (nm_graph_n_nodes(a) != nm_graph_n_nodes(b) || nm_graph_n_params(a) != nm_graph_n_params(b)) return 0;
+    for (int j = 0; j < nm_graph_n_nodes(a); j++) {
+        const nm_node *x = nm_graph_node(a, j), *y = nm_graph_node(b, j);
+        if (x->kind != y->kind || x->n_in != y->n_in || x->n_out != y->n_out || x->src != y->src) return 0;
+    }
+    return 1;
+}
+
+/* Loads a checkpoint into g and opt after checking it belongs to this run. */
+static nm_status ckpt_load(const char *path, const ckpt_ident *want, nm_graph *g, nm_adam *opt, ckpt_pos *pos,
+                           nm_epoch_stats *hist) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return nm__error(errno == ENOENT ? NM_NOTFOUND : NM_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
+    ckpt_ident id;
+    nm_graph *cg = NULL;
+    nm_stream s;
+    int64_t n, t;
+    nm_status rc = ckpt_read_head(f, path, &id, pos, hist, &cg);
+    if (rc) goto done;
+#define MISMATCH(cond, fmt, a, b)                                                                           \
+    if (cond) {                                                                                              \
+        rc = nm__error(NM_FORMAT, "checkpoint '%s' belongs to another run: " fmt                             \
+                       " (use another checkpoint path, or drop --resume to start afresh)", path, a, b);      \
+        goto done;                                                                                           \
+    }
+    MISMATCH(id.seed != want->seed, "it used seed %llu, this run %llu", (unsigned long long)id.seed, (unsigned long long)want->seed);
+    MISMATCH(id.batch != want->batch, "it used batch %d, this run %d", id.batch, want->batch);
+    MISMATCH(id.n_steps != want->n_steps, "it used %d steps, this run %d", id.n_steps, want->n_steps);
+    MISMATCH(id.encoding != want->encoding, "it used encoding %s, this run %s", nm_encoding_name((nm_encoding)id.encoding),
+             nm_encoding_name((nm_encoding)want->encoding));
+    MISMATCH(id.readout != want->readout, "it used readout %s, this run %s", nm_readout_name((nm_readout)id.readout),
+             nm_readout_name((nm_readout)want->readout));
+    MISMATCH(id.dt != want->dt, "it used dt %g, this run %g", id.dt, want->dt);
+    MISMATCH(id.n_train != want->n_train, "it trained on %lld samples, this run on %lld", (long long)id.n_train,
+             (long long)want->n_train);
+    if (!same_structure(cg, g)) {
+        rc = nm__error(NM_FORMAT, "checkpoint '%s' holds a different architecture than this run's model", path);
+        goto done;
+    }
+    nm_stream_init(&s, f, path);
+    if ((rc = nm_stream_get(&s, &n, sizeof n, "the optimizer size")) || (rc = nm_stream_get(&s, &t, sizeof t, "the optimizer step")))
+        goto done;
+    if (n != opt->n || t < 0) { rc = nm__error(NM_FORMAT, "'%s': optimizer state does not match the model", path); goto done; }
+    if ((rc = nm_stream_get(&s, opt->m, sizeof(float) * n, "the optimizer moments")) ||
+        (rc = nm_stream_get(&s, opt->v, sizeof(float) * n, "the optimizer moments")) || (rc = nm_stream_check_crc(&s)))
+        goto done;
+    if (fgetc(f) != EOF) { rc = nm__error(NM_FORMAT, "'%s' has trailing bytes", path); goto done; }
+    opt->t = t;
+    memcpy(nm_graph_params(g), nm_graph_params_const(cg), sizeof(float) * nm_graph_n_params(g));
+#undef MISMATCH
+done:
+    nm_graph_destroy(cg);
+    fclose(f);
+    return rc;
+}
+
+/* ---- training ---------------------------------------------------------- */
+
+static float lr_at(const nm_train_config *c, int64_t step, int64_t total) {
+    double lo = (double)c->lr * c->lr_final, frac = total > 1 ? (double)step / (double)(total - 1) : 1.0;
+    return (float)(lo + 0.5 * ((double)c->lr - lo) * (1.0 + cos(3.14159265358979323846 * frac)));
+}
+
+nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test, const nm_train_config *c,
+                   nm_train_result *res) {
+    nm_status rc;
+    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, train, "training")) ||
+        (test && (rc = check_data(g, test, "test"))))
+        return rc;
+
+    const int64_t n_train = c->train_limit > 0 && c->train_limit < train->n ? c->train_limit : train->n;
+    const int64_t steps_per_epoch = (n_train + c->batch - 1) / c->batch;
+    const int64_t total_steps = steps_per_epoch * c->epochs;
+    const int max_batch = c->batch > c->eval_batch ? c->batch : c->eval_batch;
+    const int64_t n_params = nm_graph_n_params(g);
+
+    nm_exec_config ec = {c->dt, c->n_steps, max_batch};
+    nm_exec *x = NULL;
+    nm_bptt *bp = NULL;
+    nm_adam *opt = NULL;
+    batcher bt;
+    float *g_mem = NULL, *grads = NULL;
+    int64_t *perm = NULL;
+    nm_progress *bar = NULL;
+    ckpt_pos pos;
+    ckpt_ident ident = {c->seed, c->batch, c->n_steps, c->encoding, c->readout, c->dt, 0, n_train};
+
+    memset(res, 0, sizeof *res);
+    memset(&pos, 0, sizeof pos);
+    memset(&bt, 0, sizeof bt);
+    if ((rc = batcher_init(&bt, c, nm_graph_input_size(g), max_batch))) goto done;
+    if ((rc = nm_exec_create(g, &ec, &x)) || (rc = nm_bptt_create(x, &bp)) || (rc = nm_adam_create(n_params, &opt)))
+        goto done;
+    nm_exec_set_surrogate(x, &c->surrogate);
+    opt->weight_decay = c->weight_decay;
+    g_mem = nm_alloc(sizeof(float) * (int64_t)c->n_steps * max_batch * nm_graph_output_size(g));
+    grads = nm_alloc(sizeof(float) * (n_params ? n_params : 1));
+    perm = malloc(sizeof(int64_t) * (size_t)n_train);
+    if (!g_mem || !grads || !perm) { rc = nm__error(NM_NOMEM, "out of memory for training"); goto done; }
+
+    if (c->resume && c->checkpoint) {
+        FILE *probe = fopen(c->checkpoint, "rb");
+        if (probe) {
+            fclose(probe);
+            if ((rc = ckpt_load(c->checkpoint, &ident, g, opt, &pos, res->history))) goto done;
+            res->resumed = 1;
+            if (pos.epoch >= c->epochs && pos.n_hist >= c->epochs)
+                nm_log(NM_LOG_INFO, "checkpoint '%s' has already finished %d epochs", c->checkpoint, pos.n_hist);
+        }
+    }
+    res->start_epoch = pos.epoch;
+    res->start_batch = pos.batch_index;
+    res->n_epochs = pos.n_hist;
+
+    ckpt k = {ident, pos, res->history, g, opt};
+    double last_ckpt = nm_time_now();
+
+    for (int e = pos.epoch; e < c->epochs; e++) {
+        nm_rng r;
+        nm_rng_init(&r, c->seed, STREAM_SHUFFLE + (uint64_t)e);
+        for (int64_t i = 0; i < n_train; i++) perm[i] = i;
+        nm_rng_shuffle(&r, perm, n_train);
+
+        char label[48];
+        snprintf(label, sizeof label, "epoch %d/%d", e + 1, c->epochs);
+        bar = nm_progress_create(label, steps_per_epoch, c->quiet);
+        double t_start = nm_time_now() - pos.epoch_seconds;
+        float lr = c->lr;
+        for (int64_t bi = pos.batch_index; bi < steps_per_epoch; bi++) {
+            int64_t first = bi * c->batch;
+            int bs = (int)(n_train - first < c->batch ? n_train - first : c->batch), rows, hits;
+            const float *in = batcher_load(&bt, train, perm + first, bs, (uint64_t)e, &rows);
+            if ((rc = nm_exec_forward(x, in, rows, bs))) goto done;
+            double loss = nm_loss_ce(x, c->readout, bt.labels, g_mem, &hits);
+            nm_bptt_backward(bp, g_mem, c->detach_reset, grads);
+            lr = lr_at(c, (int64_t)e * steps_per_epoch + bi, total_steps);
+            nm_adam_step(opt, nm_graph_params(g), grads, lr);
+            if (!isfinite(loss)) { rc = nm__error(NM_RANGE, "training diverged (loss is not finite) in epoch %d; lower --lr", e + 1); goto done; }
+            pos.loss_sum += loss;
+            pos.correct += hits;
+            pos.seen += bs;
+            if (bar) {
+                char sfx[64];
+                snprintf(sfx, sizeof sfx, "loss %.3f acc %.1f%%", pos.loss_sum / (double)pos.seen,
+                         100.0 * (double)pos.correct / (double)pos.seen);
+                nm_progress_update(bar, bi + 1, sfx);
+            }
+            int stop = c->stop && *c->stop;
+            int periodic = c->checkpoint_every > 0 && nm_time_now() - last_ckpt >= c->checkpoint_every;
+            if (c->checkpoint && (stop || (periodic && bi + 1 < steps_per_epoch))) {
+                pos.epoch = e;
+                pos.batch_index = bi + 1;
+                pos.epoch_seconds = nm_time_now() - t_start;
+                k.pos = pos;
+                if ((rc = nm_file_write_atomic(c->checkpoint, ckpt_write, &k))) goto done;
+                last_ckpt = nm_time_now();
+            }
+            if (stop) {
+                nm_progress_finish(bar);
+                bar = NULL;
+                rc = nm__error(NM_INTERRUPTED, "training interrupted in epoch %d at batch %lld of %lld%s%s", e + 1,
+                               (long long)(bi + 1), (long long)steps_per_epoch, c->checkpoint ? "; checkpoint written to " : "",
+                               c->checkpoint ? c->checkpoint : "");
+                goto done;
+            }
+        }
+        double secs = nm_time_now() - t_start;
+        nm_progress_finish(bar);
+        bar = NULL;
+
+        nm_epoch_stats *st = &res->history[res->n_epochs];
+        memset(st, 0, sizeof *st);
+        st->epoch = e + 1;
+        st->train_loss = pos.seen ? pos.loss_sum / (double)pos.seen : 0.0;
+        st->train_acc = pos.seen ? (double)pos.correct / (double)pos.seen : 0.0;
+        st->seconds = secs;
+        st->lr = lr;
+        st->test_acc = NAN;
+        pos.train_seconds += secs;
+        if (test) {
+            nm_eval_result ev;
+            if ((rc = evaluate_on(x, &bt, test, c, g_mem, &ev))) goto done;
+            st->test_acc = ev.accuracy;
+            st->spikes_per_sample = ev.spikes_per_sample;
+        }
+        res->n_epochs++;
+        pos.n_hist = res->n_epochs;
+        pos.epoch = e + 1;
+        pos.batch_index = 0;
+        pos.loss_sum = 0;
+        pos.correct = pos.seen = 0;
+        pos.epoch_seconds = 0;
+        if (c->checkpoint) {
+            k.pos = pos;
+            if ((rc = nm_file_write_atomic(c->checkpoint, ckpt_write, &k))) goto done;
+            last_ckpt = nm_time_now();
+        }
+        if (c->on_epoch) c->on_epoch(st, c->user);
+    }
+    res->train_seconds = pos.train_seconds;
+done:
+    nm_progress_finish(bar);
+    free(perm);
+    nm_free(grads);
+    nm_free(g_mem);
+    nm_adam_destroy(opt);
+    nm_bptt_destroy(bp);
+    nm_exec_destroy(x);
+    batcher_free(&bt);
+    return rc;
+}

@@ -1,0 +1,87 @@
+#!/bin/sh
+# The CLI as a user meets it: every bad flag or file ends with one clear line naming the
+# problem and a non-zero exit, never a crash; Ctrl-C during training leaves a checkpoint
+# that --resume continues.
+# usage: cli_errors.sh NEUROMORPH TMPDIR
+nm=$1
+tmp=$2/cli
+rm -rf "$tmp" && mkdir -p "$tmp"
+pass=0
+fail=0
+
+# expect CODE PATTERN -- command...: exit status CODE, stderr matching PATTERN, one line.
+expect() {
+    code=$1 pattern=$2
+    shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    lines=$(wc -l <"$tmp/err")
+    if [ "$got" -eq "$code" ] && grep -q -- "$pattern" "$tmp/err" && [ "$lines" -le 1 ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $* -> exit $got (want $code), stderr:"
+        sed 's/^/    /' "$tmp/err"
+    fi
+}
+
+expect 2 "unknown command 'frobnicate'" -- "$nm" frobnicate
+expect 2 "unknown option '--bogus'" -- "$nm" train --bogus
+expect 2 "epochs expects an integer, got 'abc'" -- "$nm" train --epochs abc
+expect 2 "epochs must be between 1 and 1000, got 0" -- "$nm" train --epochs 0
+expect 2 "lr expects a number, got '1e-3x'" -- "$nm" train --lr 1e-3x
+expect 2 "batch needs an integer" -- "$nm" train --batch
+expect 2 "unexpected argument 'extra'" -- "$nm" train extra
+expect 2 "quiet takes no value" -- "$nm" train --quiet=yes
+expect 1 "data directory '$tmp/nowhere' does not exist" -- "$nm" train --data "$tmp/nowhere"
+expect 1 "unknown encoding 'morse'" -- "$nm" train --encoding morse --data "$tmp"
+expect 1 "architecture '784-x-10'" -- "$nm" train --arch 784-x-10 --data "$tmp"
+expect 2 "model PATH is required" -- "$nm" eval
+expect 1 "cannot open model '$tmp/none.nmm'" -- "$nm" eval --model "$tmp/none.nmm"
+
+# A corrupt idx file: the right name with garbage inside.
+mkdir -p "$tmp/bad"
+printf 'this is not an idx file at all' >"$tmp/bad/train-images-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\002\001\002' >"$tmp/bad/train-labels-idx1-ubyte"
+expect 1 "bad magic number" -- "$nm" train --data "$tmp/bad"
+# A truncated one: a valid header promising more images than the file holds.
+printf '\000\000\010\003\000\000\000\012\000\000\000\034\000\000\000\034abc' >"$tmp/bad/train-images-idx3-ubyte"
+expect 1 "truncated" -- "$nm" train --data "$tmp/bad"
+# A model file that is not one.
+printf 'garbage, not a model at all' >"$tmp/garbage.nmm"
+expect 1 "not a neuromorph model" -- "$nm" eval --model "$tmp/garbage.nmm"
+
+# Ctrl-C mid-training writes a checkpoint; --resume continues from it.
+data=/usr/share/datasets/fashion-mnist
+if [ -d "$data" ]; then
+    args="--arch 784-64-10 --train-limit 30000 --test-limit 500 --epochs 2 --batch 32 --out $tmp/m.nmm --quiet"
+    "$nm" train $args >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    sleep 2
+    kill -INT $pid
+    wait $pid
+    got=$?
+    if [ "$got" -eq 130 ] && grep -q "run again with --resume" "$tmp/err" && [ -f "$tmp/m.ckpt" ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1)); echo "FAIL: interrupt -> exit $got"; cat "$tmp/err"
+    fi
+    "$nm" train $args --resume >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -eq 0 ] && grep -q "resumed from" "$tmp/out" && [ -f "$tmp/m.nmm" ] && [ -f "$tmp/m.json" ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1)); echo "FAIL: resume -> exit $got"; cat "$tmp/out" "$tmp/err"
+    fi
+    if "$nm" eval --model "$tmp/m.nmm" --limit 200 --quiet 2>"$tmp/err" | grep -q "^accuracy .* on 200 samples"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1)); echo "FAIL: eval of the resumed model"; cat "$tmp/err"
+    fi
+else
+    echo "FAIL: $data is missing; run the README's set-up first"
+    fail=$((fail + 1))
+fi
+
+echo "cli_errors: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
