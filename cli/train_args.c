@@ -41,9 +41,9 @@ int train_args_table(train_args *a, opt *t) {
     O("arch", OPT_STR, &a->arch, "SPEC", "layer sizes, input to readout (default 784-1000-10)", 1, 0);
     O("epochs", OPT_INT, &a->epochs, "N", "training epochs", 1, NM_MAX_EPOCHS);
     O("batch", OPT_INT, &a->batch, "N", "minibatch size (default 128)", 1, 65536);
-    O("lr", OPT_FLOAT, &a->lr, "X", "peak learning rate of Adam (default 2e-3)", 1e-8, 10);
+    O("lr", OPT_FLOAT, &a->lr, "X", "peak learning rate of Adam (default 1e-3)", 1e-8, 10);
     O("lr-final", OPT_FLOAT, &a->lr_final, "F", "cosine schedule ends at lr*F (default 0.05)", 0, 1);
-    O("weight-decay", OPT_FLOAT, &a->weight_decay, "X", "decoupled weight decay (default 0)", 0, 1);
+    O("weight-decay", OPT_FLOAT, &a->weight_decay, "X", "decoupled weight decay (default 0.01)", 0, 1);
     O("steps", OPT_INT, &a->steps, "T", "time steps per sample (default 25)", 1, 100000);
     O("dt", OPT_FLOAT, &a->dt, "S", "time step in seconds (default 1e-3)", 1e-9, 10);
     O("encoding", OPT_STR, &a->encoding, "E", "input coding: current, rate or latency (default current)", 1, 0);

@@ -89,7 +89,7 @@ typedef struct nm_train_config {
     void         *user;
 } nm_train_config;
 
-/* 1 epoch, batch 128, lr 2e-3 -> 5e-2 of it (cosine), 25 steps of 1 ms, constant-current
+/* 1 epoch, batch 128, lr 1e-3 -> 5e-2 of it (cosine), weight decay 0.01, 25 steps of 1 ms, constant-current
 ** input, mean-membrane readout, fast-sigmoid surrogate with slope 25, reset detached,
 ** seed 1, checkpoints every 60 s. */
 void nm_train_config_default(nm_train_config *c);

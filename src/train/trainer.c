@@ -26,9 +26,9 @@ void nm_train_config_default(nm_train_config *c) {
     c->epochs = 1;
     c->batch = 128;
     c->eval_batch = 500;
-    c->lr = 2e-3f;
+    c->lr = 1e-3f;
     c->lr_final = 0.05f;
-    c->weight_decay = 0.0f;
+    c->weight_decay = 0.01f;
     c->n_steps = 25;
     c->dt = 1e-3f;
     c->encoding = NM_ENC_CURRENT;
