@@ -28,7 +28,7 @@ int cmd_demo(int argc, char **argv) {
         opts_usage(stdout, "demo", "[options]",
                    "Trains a 784-1000-10 LIF network on Fashion-MNIST (25 steps of 1 ms, constant-current\n"
                    "input) for 20 epochs, evaluates it on the 10,000 test images, and writes\n"
-                   "DIR/model.nmm, DIR/train.ckpt and DIR/report.json. Takes about 4 minutes on 2 cores.",
+                   "DIR/model.nmm, DIR/train.ckpt and DIR/report.json. Takes about 3 minutes on 2 cores.",
                    table, n);
         return 0;
     }
@@ -51,5 +51,5 @@ int cmd_demo(int argc, char **argv) {
     printf("neuromorph demo: a spiking network learns Fashion-MNIST\n"
            "  data    %s\n  model   %s, LIF hidden layer(s), leaky readout\n  output  %s/\n\n", a.data, a.arch, a.out);
     fflush(stdout);
-    return run_training(&a, model, a.checkpoint, a.report, NULL);
+    return run_training("demo", &a, model, a.checkpoint, a.report, NULL);
 }

@@ -38,7 +38,7 @@ int cmd_train(int argc, char **argv) {
     cli_install_signals();
     char *ckpt = a.checkpoint ? NULL : sibling(a.out, ".ckpt");
     char *report = a.report ? NULL : sibling(a.out, ".json");
-    rc = run_training(&a, a.out, a.checkpoint ? a.checkpoint : ckpt, a.report ? a.report : report, NULL);
+    rc = run_training("train", &a, a.out, a.checkpoint ? a.checkpoint : ckpt, a.report ? a.report : report, NULL);
     free(ckpt);
     free(report);
     return rc;

@@ -147,7 +147,14 @@ static void print_epoch(const nm_epoch_stats *s, void *user) {
     fflush(stdout);
 }
 
-int run_training(const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
+/* A float option as the user wrote it: 1e-3, not 0.001000000047. */
+static double f7(float x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", x);
+    return strtod(buf, NULL);
+}
+
+int run_training(const char *command, const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
                  nm_eval_result *eval_out) {
     nm_train_config tc;
     nm_lif_params hidden;
@@ -200,25 +207,25 @@ int run_training(const train_args *a, const char *model_path, const char *ckpt_p
     if (model_path && !a->quiet) printf("model saved to %s\n", model_path);
 
     if (report_path) {
-        rep = nm_report_create("train");
+        rep = nm_report_create(command);
         char spec[256];
         nm_graph_spec(g, spec, sizeof spec);
         nm_report_set_str(rep, "config.arch", spec);
         nm_report_set_str(rep, "config.data", a->data);
         nm_report_set_int(rep, "config.epochs", tc.epochs);
         nm_report_set_int(rep, "config.batch", tc.batch);
-        nm_report_set_num(rep, "config.lr", tc.lr);
-        nm_report_set_num(rep, "config.lr_final", tc.lr_final);
-        nm_report_set_num(rep, "config.weight_decay", tc.weight_decay);
+        nm_report_set_num(rep, "config.lr", f7(tc.lr));
+        nm_report_set_num(rep, "config.lr_final", f7(tc.lr_final));
+        nm_report_set_num(rep, "config.weight_decay", f7(tc.weight_decay));
         nm_report_set_int(rep, "config.steps", tc.n_steps);
-        nm_report_set_num(rep, "config.dt", tc.dt);
+        nm_report_set_num(rep, "config.dt", f7(tc.dt));
         nm_report_set_str(rep, "config.encoding", nm_encoding_name(tc.encoding));
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         nm_report_set_str(rep, "config.surrogate", nm_surrogate_name(tc.surrogate.kind));
-        nm_report_set_num(rep, "config.slope", tc.surrogate.slope);
-        nm_report_set_num(rep, "config.tau_mem", hidden.tau);
-        nm_report_set_num(rep, "config.tau_out", readout.tau);
-        nm_report_set_num(rep, "config.threshold", hidden.v_threshold);
+        nm_report_set_num(rep, "config.slope", f7(tc.surrogate.slope));
+        nm_report_set_num(rep, "config.tau_mem", f7(hidden.tau));
+        nm_report_set_num(rep, "config.tau_out", f7(readout.tau));
+        nm_report_set_num(rep, "config.threshold", f7(hidden.v_threshold));
         nm_report_set_str(rep, "config.reset", nm_reset_name(hidden.reset));
         nm_report_set_int(rep, "config.seed", (int64_t)tc.seed);
         nm_report_set_int(rep, "config.threads", nm_get_threads());
@@ -233,7 +240,7 @@ int run_training(const train_args *a, const char *model_path, const char *ckpt_p
             nm_report_set_num(item, "test_accuracy", s->test_acc);
             nm_report_set_num(item, "spikes_per_sample", s->spikes_per_sample);
             nm_report_set_num(item, "seconds", s->seconds);
-            nm_report_set_num(item, "lr", s->lr);
+            nm_report_set_num(item, "lr", f7((float)s->lr));
             nm_report_push_obj(rep, "epochs", item);
         }
         report_eval(rep, "test", g, &ev);

@@ -32,7 +32,7 @@ int  load_sets(const char *dir, nm_dataset **train, nm_dataset **test);
 /* Runs a whole training run: builds or resumes the model, trains, evaluates, saves the
 ** model to model_path and the report to report_path (either may be NULL). Returns the
 ** exit code. *eval_out gets the final test evaluation. */
-int  run_training(const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
+int  run_training(const char *command, const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
                   nm_eval_result *eval_out);
 /* Adds the evaluation's numbers to a report under `key`. */
 void report_eval(nm_report *r, const char *key, const nm_graph *g, const nm_eval_result *ev);
