@@ -9,4 +9,4 @@ demo:
 bench:
 	bash build.sh bench
 clean:
-	rm -rf build build-asan build-fuzz build*.cmake.log
+	rm -rf build build-asan build-fuzz
