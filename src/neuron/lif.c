@@ -8,6 +8,8 @@
 */
 #include <neuromorph/neuron.h>
 
+#include "neuron_impl.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -86,8 +88,6 @@ void nm_li_discretize(const nm_li_params *p, float dt, nm_lif_step *c) {
 
 /* ---- surrogates -------------------------------------------------------- */
 
-#define NM_PI 3.14159265358979323846f
-
 const char *nm_surrogate_name(nm_surrogate_kind k) {
     return k == NM_SURR_ARCTAN ? "arctan" : "fast-sigmoid";
 }
@@ -103,20 +103,6 @@ void nm_surrogate_default(nm_surrogate *s, nm_surrogate_kind kind) {
     s->kind = kind;
     s->slope = kind == NM_SURR_ARCTAN ? 2.0f : 25.0f;
     s->smooth_forward = 0;
-}
-
-static inline float surr_grad(nm_surrogate_kind kind, float k, float x) {
-    if (kind == NM_SURR_ARCTAN) {
-        float z = 0.5f * NM_PI * k * x;
-        return 0.5f * k / (1.0f + z * z);
-    }
-    float d = 1.0f + k * fabsf(x);
-    return 1.0f / (d * d);
-}
-
-static inline float surr_prim(nm_surrogate_kind kind, float k, float x) {
-    if (kind == NM_SURR_ARCTAN) return 0.5f + atanf(0.5f * NM_PI * k * x) / NM_PI;
-    return 0.5f + x / (1.0f + k * fabsf(x));
 }
 
 float nm_surrogate_grad(const nm_surrogate *s, float x) { return surr_grad(s->kind, s->slope, x); }

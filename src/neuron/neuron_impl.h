@@ -1,0 +1,48 @@
+/*
+** Private helpers of the neuron module, shared by every model's kernels so that the spike,
+** reset and surrogate arithmetic is written once (and gives the same bits everywhere).
+*/
+#ifndef NM_NEURON_IMPL_H
+#define NM_NEURON_IMPL_H
+
+#include <math.h>
+
+#include <neuromorph/neuron.h>
+
+/* The surrogates: sigma'(x) and its primitive sigma(x) (see neuron.h). */
+#define NM_PI 3.14159265358979323846f
+
+static inline float surr_grad(nm_surrogate_kind kind, float k, float x) {
+    if (kind == NM_SURR_ARCTAN) {
+        float z = 0.5f * NM_PI * k * x;
+        return 0.5f * k / (1.0f + z * z);
+    }
+    float d = 1.0f + k * fabsf(x);
+    return 1.0f / (d * d);
+}
+
+static inline float surr_prim(nm_surrogate_kind kind, float k, float x) {
+    if (kind == NM_SURR_ARCTAN) return 0.5f + atanf(0.5f * NM_PI * k * x) / NM_PI;
+    return 0.5f + x / (1.0f + k * fabsf(x));
+}
+
+/* The spike for argument x = u - threshold: H(x), or sigma(x) with smooth_forward. */
+static inline float spike_of(nm_surrogate_kind kind, float k, int smooth, float x) {
+    return smooth ? surr_prim(kind, k, x) : (x > 0.0f ? 1.0f : 0.0f);
+}
+
+/* v after the reset, from u and the spike s; jump = v_th - v_reset. */
+static inline float reset_of(nm_reset mode, float u, float s, float jump, float vr) {
+    if (mode == NM_RESET_SUBTRACT) return u - s * jump;
+    if (mode == NM_RESET_TO_VALUE) return u * (1.0f - s) + s * vr;
+    return u;
+}
+
+/* dv/du and dv/ds of reset_of. */
+static inline void reset_grad(nm_reset mode, float u, float s, float jump, float vr, float *dv_du, float *dv_ds) {
+    if (mode == NM_RESET_SUBTRACT) { *dv_du = 1.0f; *dv_ds = -jump; }
+    else if (mode == NM_RESET_TO_VALUE) { *dv_du = 1.0f - s; *dv_ds = vr - u; }
+    else { *dv_du = 1.0f; *dv_ds = 0.0f; }
+}
+
+#endif
