@@ -121,7 +121,7 @@ static inline int64_t lif_step(const nm_lif_step *c, nm_surrogate_kind kind, flo
     for (int64_t i = 0; i < n; i++) {
         float ui = vl + alpha * (v[i] - vl) + beta * I[i];
         float x = ui - vth;
-        float si = smooth ? surr_prim(kind, k, x) : (x > 0.0f ? 1.0f : 0.0f);
+        float si = spike_of(kind, k, smooth, x);
         count += x > 0.0f;
         u[i] = ui;
         s[i] = si;
@@ -180,11 +180,8 @@ void nm_lif_backward(const nm_lif_step *c, const nm_surrogate *s, int n_steps, i
             for (int64_t i = 0; i < n; i++) {
                 float x = ut[i] - vth;
                 float sg = surr_grad(kind, k, x);
-                float si = smooth ? surr_prim(kind, k, x) : (x > 0.0f ? 1.0f : 0.0f);
-                float dv_du, dv_ds;
-                if (c->reset == NM_RESET_SUBTRACT) { dv_du = 1.0f; dv_ds = -jump; }
-                else if (c->reset == NM_RESET_TO_VALUE) { dv_du = 1.0f - si; dv_ds = vr - ut[i]; }
-                else { dv_du = 1.0f; dv_ds = 0.0f; }
+                float si = spike_of(kind, k, smooth, x), dv_du, dv_ds;
+                reset_grad(c->reset, ut[i], si, jump, vr, &dv_du, &dv_ds);
                 float g_s = gs[i] + (detach_reset ? 0.0f : gv[i] * dv_ds);
                 float gu = gv[i] * dv_du + g_s * sg;
                 if (I_rows == 1) gI[i] += beta * gu;

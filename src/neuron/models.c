@@ -33,17 +33,6 @@ static surr_cfg surr_of(const nm_surrogate *s) {
     return c;
 }
 
-#define FINITE_OR_FAIL(model, field, x)                                                       \
-    do {                                                                                      \
-        if (!isfinite(x)) return nm__error(NM_RANGE, model " " #field " must be finite, not %g", (double)(x)); \
-    } while (0)
-
-#define POSITIVE_OR_FAIL(model, field, x, what)                                               \
-    do {                                                                                      \
-        if (!((x) > 0) || !isfinite(x))                                                       \
-            return nm__error(NM_RANGE, model " " #field " must be a positive " what ", not %g", (double)(x)); \
-    } while (0)
-
 static nm_status check_reset(const char *model, float v_reset, float v_threshold, nm_reset reset) {
     if ((unsigned)reset > NM_RESET_NONE) return nm__error(NM_RANGE, "%s reset mode %d is not valid", model, (int)reset);
     if (reset != NM_RESET_NONE && !(v_reset < v_threshold))

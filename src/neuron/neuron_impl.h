@@ -45,4 +45,17 @@ static inline void reset_grad(nm_reset mode, float u, float s, float jump, float
     else { *dv_du = 1.0f; *dv_ds = 0.0f; }
 }
 
+/* Parameter checks: return NM_RANGE from the enclosing function with a message that starts
+** with the model and the field ("AdEx g_L must be positive (nS), not 0"). */
+#define FINITE_OR_FAIL(model, field, x)                                                       \
+    do {                                                                                      \
+        if (!isfinite(x)) return nm__error(NM_RANGE, model " " #field " must be finite, not %g", (double)(x)); \
+    } while (0)
+
+#define POSITIVE_OR_FAIL(model, field, x, what)                                               \
+    do {                                                                                      \
+        if (!((x) > 0) || !isfinite(x))                                                       \
+            return nm__error(NM_RANGE, model " " #field " must be positive (" what "), not %g", (double)(x)); \
+    } while (0)
+
 #endif

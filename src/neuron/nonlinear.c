@@ -14,19 +14,10 @@
 */
 #include <neuromorph/neuron.h>
 
+#include "neuron_impl.h"
+
 #include <math.h>
 #include <string.h>
-
-#define FINITE_OR_FAIL(model, field, x)                                                       \
-    do {                                                                                      \
-        if (!isfinite(x)) return nm__error(NM_RANGE, model " " #field " must be finite, not %g", (double)(x)); \
-    } while (0)
-
-#define POSITIVE_OR_FAIL(model, field, x, what)                                               \
-    do {                                                                                      \
-        if (!((x) > 0) || !isfinite(x))                                                       \
-            return nm__error(NM_RANGE, model " " #field " must be positive (" what "), not %g", (double)(x)); \
-    } while (0)
 
 /* Substeps per step: the smallest n with dt/n <= h_max, with a relative slack of 1e-6 so
 ** that float inputs (dt = 1e-3f s, h_max = 0.1f ms) give 10 rather than 11. */
