@@ -18,7 +18,8 @@ int cmd_eval(int argc, char **argv) {
         {"steps", OPT_INT, &a.steps, "T", "time steps per sample (default 25)", 1, 100000, 0},
         {"dt", OPT_FLOAT, &a.dt, "S", "time step in seconds (default 1e-3)", 1e-9, 10, 0},
         {"encoding", OPT_STR, &a.encoding, "E", "input coding: current, rate or latency (default current)", 1, 0, 0},
-        {"readout", OPT_STR, &a.readout, "R", "mean or max (default mean)", 1, 0, 0},
+        {"readout", OPT_STR, &a.readout, "R", "mean, max or count (default: count for a spiking readout, else mean)", 1, 0, 0},
+        {"sparse", OPT_STR, &a.sparse, "M", "spike-sparse gather path: auto, never or always (default auto)", 1, 0, 0},
         {"batch", OPT_INT, &batch, "N", "evaluation batch (default 500)", 1, 65536, 0},
         {"limit", OPT_U64, &a.test_limit, "N", "evaluate the first N test samples only", 1, 0, 0},
         {"out", OPT_STR, &a.report, "PATH", "write a JSON report here", 1, 0, 0},
@@ -41,9 +42,8 @@ int cmd_eval(int argc, char **argv) {
         return 2;
     }
     nm_train_config tc;
-    nm_lif_params lp;
-    nm_li_params lo;
-    if ((rc = train_args_configure(&a, &tc, &lp, &lo))) return rc;
+    nm_spec_options so;
+    if ((rc = train_args_configure(&a, &tc, &so))) return rc;
     tc.eval_batch = batch;
     nm_set_threads(a.threads);
 
@@ -54,6 +54,8 @@ int cmd_eval(int argc, char **argv) {
     size_t len = strlen(model);
     nm_status st = len > 5 && !strcmp(model + len - 5, ".ckpt") ? nm_checkpoint_load_model(model, &g) : nm_graph_load(model, &g);
     if (st) return cli_fail(st);
+    if (!strcmp(a.readout, "auto"))
+        tc.readout = nm_node_kind_spiking(nm_graph_node(g, nm_graph_readout(g))->kind) ? NM_READOUT_COUNT : NM_READOUT_MEAN;
     if ((st = nm_dataset_load_dir(a.data, "t10k", &test))) { rc = cli_fail(st); goto done; }
     if ((st = nm_evaluate(g, test, &tc, &ev))) { rc = cli_fail(st); goto done; }
 
@@ -71,7 +73,7 @@ int cmd_eval(int argc, char **argv) {
         nm_report_set_str(rep, "config.encoding", a.encoding);
         nm_report_set_int(rep, "config.steps", tc.n_steps);
         nm_report_set_num(rep, "config.dt", tc.dt);
-        nm_report_set_str(rep, "config.readout", a.readout);
+        nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         report_eval(rep, "test", g, &ev);
         if ((st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
     }

@@ -16,7 +16,15 @@ void train_args_default(train_args *a) {
     a->data = NM_DEFAULT_DATA_DIR;
     a->arch = "784-1000-10";
     a->encoding = nm_encoding_name(tc.encoding);
-    a->readout = nm_readout_name(tc.readout);
+    a->readout = "auto";
+    a->neuron = "lif";
+    a->readout_neuron = "li";
+    a->loss = nm_loss_name(tc.loss);
+    a->optimizer = nm_optimizer_name(tc.optimizer);
+    a->schedule = nm_sched_name(tc.schedule);
+    a->sparse = nm_sparse_mode_name(tc.sparse);
+    a->momentum = tc.momentum;
+    a->tau_syn = 0.005f;
     a->surrogate = nm_surrogate_name(tc.surrogate.kind);
     a->reset = nm_reset_name(lp.reset);
     a->epochs = tc.epochs;
@@ -38,20 +46,33 @@ int train_args_table(train_args *a, opt *t) {
 #define O(nm, ty, dst, meta, help, lo, hi) t[n++] = (opt){nm, ty, dst, meta, help, lo, hi, 0}
     O("help", OPT_FLAG, &a->help, NULL, "show this help", 1, 0);
     O("data", OPT_STR, &a->data, "DIR", "idx dataset directory (default " NM_DEFAULT_DATA_DIR ")", 1, 0);
-    O("arch", OPT_STR, &a->arch, "SPEC", "layer sizes, input to readout (default 784-1000-10)", 1, 0);
+    O("arch", OPT_STR, &a->arch, "SPEC",
+      "architecture, input to readout: 784-1000-10, 1x28x28-16c5-ap2-32c5-ap2-10, 784-256r-10 (see README)", 1, 0);
+    O("neuron", OPT_STR, &a->neuron, "M", "hidden neurons: lif, cuba, if or alif (default lif)", 1, 0);
+    O("readout-neuron", OPT_STR, &a->readout_neuron, "M", "readout: li, cuba-li or lif (spiking; default li)", 1, 0);
+    O("learn-neuron", OPT_FLAG, &a->learn_neuron, NULL, "learn per-neuron time constants and thresholds (LIF)", 1, 0);
     O("epochs", OPT_INT, &a->epochs, "N", "training epochs", 1, NM_MAX_EPOCHS);
     O("batch", OPT_INT, &a->batch, "N", "minibatch size (default 128)", 1, 65536);
-    O("lr", OPT_FLOAT, &a->lr, "X", "peak learning rate of Adam (default 1e-3)", 1e-8, 10);
-    O("lr-final", OPT_FLOAT, &a->lr_final, "F", "cosine schedule ends at lr*F (default 0.05)", 0, 1);
-    O("weight-decay", OPT_FLOAT, &a->weight_decay, "X", "decoupled weight decay (default 0.01)", 0, 1);
+    O("optimizer", OPT_STR, &a->optimizer, "O", "adam (AdamW) or sgd (default adam)", 1, 0);
+    O("lr", OPT_FLOAT, &a->lr, "X", "peak learning rate (default 1e-3)", 1e-8, 10);
+    O("schedule", OPT_STR, &a->schedule, "S", "learning-rate schedule: cosine, linear, step or constant (default cosine)", 1, 0);
+    O("lr-final", OPT_FLOAT, &a->lr_final, "F", "cosine and linear schedules end at lr*F (default 0.05)", 0, 1);
+    O("warmup", OPT_INT, &a->warmup, "N", "linear learning-rate warm-up over N steps (default 0)", 0, 1 << 30);
+    O("momentum", OPT_FLOAT, &a->momentum, "M", "SGD momentum (default 0.9)", 0, 0.9999);
+    O("weight-decay", OPT_FLOAT, &a->weight_decay, "X", "weight decay of weights and biases (default 0.01)", 0, 1);
+    O("clip", OPT_FLOAT, &a->clip, "N", "clip the gradient's L2 norm to N (default off)", 0, 1e9);
+    O("loss", OPT_STR, &a->loss, "L", "ce (cross-entropy) or mse (spike counts; needs a lif readout) (default ce)", 1, 0);
+    O("rate-reg", OPT_FLOAT, &a->rate_reg, "X", "firing-rate regularizer weight: fewer spikes (default 0)", 0, 1e6);
+    O("sparse", OPT_STR, &a->sparse, "M", "spike-sparse gather path: auto, never or always (default auto)", 1, 0);
     O("steps", OPT_INT, &a->steps, "T", "time steps per sample (default 25)", 1, 100000);
     O("dt", OPT_FLOAT, &a->dt, "S", "time step in seconds (default 1e-3)", 1e-9, 10);
     O("encoding", OPT_STR, &a->encoding, "E", "input coding: current, rate or latency (default current)", 1, 0);
-    O("readout", OPT_STR, &a->readout, "R", "scores from the readout membrane: mean or max (default mean)", 1, 0);
-    O("surrogate", OPT_STR, &a->surrogate, "S", "fast-sigmoid or arctan (default fast-sigmoid)", 1, 0);
-    O("slope", OPT_FLOAT, &a->slope, "K", "surrogate slope (default 25 fast-sigmoid, 2 arctan)", 1e-6, 1e6);
+    O("readout", OPT_STR, &a->readout, "R", "scores: mean or max membrane, or spike count (default: mean, count for a lif readout)", 1, 0);
+    O("surrogate", OPT_STR, &a->surrogate, "S", "fast-sigmoid, arctan, triangle, superspike or straight-through", 1, 0);
+    O("slope", OPT_FLOAT, &a->slope, "K", "surrogate slope (default: the surrogate's own)", 1e-6, 1e6);
     O("tau-mem", OPT_FLOAT, &a->tau_mem, "S", "hidden membrane time constant in seconds (default 0.02)", 1e-9, 1e3);
     O("tau-out", OPT_FLOAT, &a->tau_out, "S", "readout time constant in seconds (default 0.02)", 1e-9, 1e3);
+    O("tau-syn", OPT_FLOAT, &a->tau_syn, "S", "synaptic time constant of cuba neurons in seconds (default 0.005)", 1e-9, 1e3);
     O("threshold", OPT_FLOAT, &a->threshold, "V", "hidden spike threshold (default 1)", 1e-6, 1e6);
     O("reset", OPT_STR, &a->reset, "M", "reset: subtract, value or none (default subtract)", 1, 0);
     O("train-limit", OPT_U64, &a->train_limit, "N", "train on the first N samples only", 1, 0);
@@ -67,13 +88,34 @@ int train_args_table(train_args *a, opt *t) {
     return n;
 }
 
-int train_args_configure(const train_args *a, nm_train_config *tc, nm_lif_params *hidden, nm_li_params *out) {
+static nm_status parse_kind(const char *s, int readout, nm_node_kind *out) {
+    static const struct { const char *name; nm_node_kind kind; int readout; } kinds[] = {
+        {"lif", NM_NODE_LIF, 2}, {"cuba", NM_NODE_CUBALIF, 0}, {"if", NM_NODE_IF, 0}, {"alif", NM_NODE_ALIF, 0},
+        {"li", NM_NODE_LI, 1}, {"cuba-li", NM_NODE_CUBALI, 1},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(s, kinds[i].name) && (kinds[i].readout == 2 || kinds[i].readout == readout)) {
+            *out = kinds[i].kind;
+            return NM_OK;
+        }
+    return readout ? nm__error(NM_INVAL, "unknown readout neuron '%s' (choose li, cuba-li or lif)", s)
+                   : nm__error(NM_INVAL, "unknown neuron '%s' (choose lif, cuba, if or alif)", s);
+}
+
+int train_args_configure(const train_args *a, nm_train_config *tc, nm_spec_options *so) {
     nm_train_config_default(tc);
-    nm_lif_params_default(hidden);
-    nm_li_params_default(out);
+    nm_spec_options_default(so);
     nm_surrogate_kind sk;
-    if (nm_encoding_parse(a->encoding, &tc->encoding) || nm_readout_parse(a->readout, &tc->readout) ||
-        nm_surrogate_parse(a->surrogate, &sk) || nm_reset_parse(a->reset, &hidden->reset))
+    nm_reset reset;
+    if (nm_encoding_parse(a->encoding, &tc->encoding) || nm_surrogate_parse(a->surrogate, &sk) ||
+        nm_reset_parse(a->reset, &reset) || parse_kind(a->neuron, 0, &so->neuron) ||
+        parse_kind(a->readout_neuron, 1, &so->readout) || nm_loss_parse(a->loss, &tc->loss) ||
+        nm_optimizer_parse(a->optimizer, &tc->optimizer) || nm_sched_parse(a->schedule, &tc->schedule) ||
+        nm_sparse_mode_parse(a->sparse, &tc->sparse))
+        return cli_fail(NM_INVAL);
+    if (!strcmp(a->readout, "auto"))
+        tc->readout = nm_node_kind_spiking(so->readout) ? NM_READOUT_COUNT : NM_READOUT_MEAN;
+    else if (nm_readout_parse(a->readout, &tc->readout))
         return cli_fail(NM_INVAL);
     nm_surrogate_default(&tc->surrogate, sk);
     if (a->slope > 0) tc->surrogate.slope = a->slope;
@@ -81,7 +123,11 @@ int train_args_configure(const train_args *a, nm_train_config *tc, nm_lif_params
     tc->batch = a->batch;
     tc->lr = a->lr;
     tc->lr_final = a->lr_final;
+    tc->warmup = a->warmup;
+    tc->momentum = a->momentum;
     tc->weight_decay = a->weight_decay;
+    tc->clip_norm = a->clip;
+    tc->rate_reg = a->rate_reg;
     tc->n_steps = a->steps;
     tc->dt = a->dt;
     tc->seed = a->seed;
@@ -92,13 +138,20 @@ int train_args_configure(const train_args *a, nm_train_config *tc, nm_lif_params
     tc->resume = a->resume;
     tc->stop = &cli_stop;
     /* r = tau / 1 ms keeps the input gain per 1 ms step near one whatever tau is. */
-    hidden->tau = a->tau_mem;
-    hidden->r = a->tau_mem / 1e-3f;
-    hidden->v_threshold = a->threshold;
-    out->tau = a->tau_out;
-    out->r = a->tau_out / 1e-3f;
+    so->lif.tau = so->alif.tau_mem = so->cuba.tau_mem = a->tau_mem;
+    so->lif.r = so->alif.r = so->cuba.r = a->tau_mem / 1e-3f;
+    so->lif.v_threshold = so->alif.v_threshold = so->cuba.v_threshold = so->ifp.v_threshold = a->threshold;
+    so->lif.reset = so->alif.reset = so->cuba.reset = so->ifp.reset = reset;
+    so->cuba.tau_syn = a->tau_syn;
+    so->learn_neuron = a->learn_neuron;
+    so->li.tau = a->tau_out;
+    so->li.r = a->tau_out / 1e-3f;
+    if (so->readout == NM_NODE_CUBALI) { /* the readout's own time constant */
+        so->cuba.tau_mem = a->tau_out;
+        so->cuba.r = a->tau_out / 1e-3f;
+    }
     nm_status rc = nm_train_config_check(tc);
-    if (!rc) rc = nm_lif_params_check(hidden);
+    if (!rc) rc = nm_lif_params_check(&so->lif);
     return rc ? cli_fail(rc) : 0;
 }
 
@@ -157,9 +210,8 @@ static double f7(float x) {
 int run_training(const char *command, const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
                  nm_eval_result *eval_out) {
     nm_train_config tc;
-    nm_lif_params hidden;
-    nm_li_params readout;
-    int code = train_args_configure(a, &tc, &hidden, &readout);
+    nm_spec_options so;
+    int code = train_args_configure(a, &tc, &so);
     if (code) return code;
     nm_set_threads(a->threads);
 
@@ -171,7 +223,10 @@ int run_training(const char *command, const train_args *a, const char *model_pat
     nm_status rc;
     if (!res) return cli_fail(nm__error(NM_NOMEM, "out of memory"));
     /* Cheap checks first: a typo in --arch should not wait for the data to load. */
-    if ((rc = nm_graph_from_spec(a->arch, &hidden, &readout, &g))) { code = cli_fail(rc); goto done; }
+    if ((rc = nm_graph_from_spec_ex(a->arch, &so, &g)) || (rc = nm_loss_check(g, tc.readout, tc.loss))) {
+        code = cli_fail(rc);
+        goto done;
+    }
     if ((code = load_sets(a->data, &train, &test))) goto done;
     nm_graph_init_params(g, tc.seed, 1.0f);
 
@@ -182,8 +237,8 @@ int run_training(const char *command, const train_args *a, const char *model_pat
     if (!a->quiet) {
         char spec[256];
         nm_graph_spec(g, spec, sizeof spec);
-        printf("training %s LIF network (%lld parameters) on %lld images, %d steps of %g ms, %s input, %d thread%s\n",
-               spec, (long long)nm_graph_n_params(g),
+        printf("training %s %s network (%lld parameters) on %lld images, %d steps of %g ms, %s input, %d thread%s\n",
+               spec, nm_node_kind_name(so.neuron), (long long)nm_graph_n_params(g),
                (long long)(tc.train_limit && tc.train_limit < train->n ? tc.train_limit : train->n), tc.n_steps,
                tc.dt * 1e3, nm_encoding_name(tc.encoding), nm_get_threads(), nm_get_threads() == 1 ? "" : "s");
         fflush(stdout);
@@ -223,10 +278,20 @@ int run_training(const char *command, const train_args *a, const char *model_pat
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         nm_report_set_str(rep, "config.surrogate", nm_surrogate_name(tc.surrogate.kind));
         nm_report_set_num(rep, "config.slope", f7(tc.surrogate.slope));
-        nm_report_set_num(rep, "config.tau_mem", f7(hidden.tau));
-        nm_report_set_num(rep, "config.tau_out", f7(readout.tau));
-        nm_report_set_num(rep, "config.threshold", f7(hidden.v_threshold));
-        nm_report_set_str(rep, "config.reset", nm_reset_name(hidden.reset));
+        nm_report_set_str(rep, "config.neuron", nm_node_kind_name(so.neuron));
+        nm_report_set_str(rep, "config.readout_neuron", nm_node_kind_name(so.readout));
+        nm_report_set_bool(rep, "config.learn_neuron", so.learn_neuron);
+        nm_report_set_num(rep, "config.tau_mem", f7(a->tau_mem));
+        nm_report_set_num(rep, "config.tau_out", f7(a->tau_out));
+        nm_report_set_num(rep, "config.threshold", f7(a->threshold));
+        nm_report_set_str(rep, "config.reset", a->reset);
+        nm_report_set_str(rep, "config.loss", nm_loss_name(tc.loss));
+        nm_report_set_str(rep, "config.optimizer", nm_optimizer_name(tc.optimizer));
+        nm_report_set_str(rep, "config.schedule", nm_sched_name(tc.schedule));
+        nm_report_set_num(rep, "config.clip", f7(tc.clip_norm));
+        nm_report_set_num(rep, "config.rate_reg", f7(tc.rate_reg));
+        nm_report_set_str(rep, "config.sparse", nm_sparse_mode_name(tc.sparse));
+        nm_report_set_int(rep, "config.parameters", nm_graph_n_params(g));
         nm_report_set_int(rep, "config.seed", (int64_t)tc.seed);
         nm_report_set_int(rep, "config.threads", nm_get_threads());
         nm_report_set_int(rep, "data.train_samples", tc.train_limit && tc.train_limit < train->n ? tc.train_limit : train->n);

@@ -15,18 +15,20 @@ typedef struct train_args {
     int         threads;
     const char *data, *out, *report, *checkpoint;
     const char *arch, *encoding, *readout, *surrogate, *reset;
-    int         epochs, batch, steps;
-    float       lr, lr_final, weight_decay, dt, slope, tau_mem, tau_out, threshold, ckpt_every;
+    const char *neuron, *readout_neuron, *loss, *optimizer, *schedule, *sparse;
+    int         epochs, batch, steps, learn_neuron, warmup;
+    float       lr, lr_final, weight_decay, dt, slope, tau_mem, tau_out, tau_syn, threshold, ckpt_every;
+    float       momentum, clip, rate_reg;
     uint64_t    train_limit, test_limit;
 } train_args;
 
-#define TRAIN_MAX_OPTS 40
+#define TRAIN_MAX_OPTS 56
 
 void train_args_default(train_args *a);
 /* Fills table with the shared options; returns how many. */
 int  train_args_table(train_args *a, opt *table);
 /* Validates the string-valued options into the library's configs. */
-int  train_args_configure(const train_args *a, nm_train_config *tc, nm_lif_params *hidden, nm_li_params *out);
+int  train_args_configure(const train_args *a, nm_train_config *tc, nm_spec_options *so);
 /* Loads the train and test sets of --data. */
 int  load_sets(const char *dir, nm_dataset **train, nm_dataset **test);
 /* Runs a whole training run: builds or resumes the model, trains, evaluates, saves the

@@ -55,8 +55,13 @@ static void test_spec_errors(void **st) {
     nm_li_params_default(&lo);
     nm_graph *g = NULL;
     struct { const char *spec, *msg; } bad[] = {
-        {"784-abc-10", "at 'abc-10'"}, {"784-", "ends with '-'"}, {"784", "at least"},
-        {"", "empty"}, {"784-0-10", "out of range"}, {"784x10", "unexpected 'x'"},
+        {"784-abc-10", "layer 'abc' is not a layer"}, {"784-", "empty layer"}, {"784", "at least"},
+        {"", "empty"}, {"784-0-10", "out of range"}, {"784x10x3x2-10", "more than 3 dimensions"},
+        {"784-16c5-10", "not a flat vector"}, {"1x28x28-16c-10", "needs a kernel size"},
+        {"1x28x28-16c5q2-10", "unknown conv option"}, {"1x28x28-16c30-10", "does not fit"},
+        {"1x28x28-16c5", "the last layer must be the readout"}, {"1x28x28-ap2", "last layer"},
+        {"1x28x28-16c5-ap2s0-10", "positive number"}, {"784-10r", "cannot be recurrent"},
+        {"1x28x28-7c3g2-10", "divisible"}, {"784--10", "empty layer"}, {"784-100-sp2-10", "flat vector"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_not_equal(nm_graph_from_spec(bad[i].spec, &lp, &lo, &g), NM_OK);
@@ -198,7 +203,7 @@ static void test_exec_against_naive(void **st) {
     nm_graph *g = spec("13-9-4");
     fill_params(g);
     const int T = 6, B = 3;
-    nm_exec_config ec = {1e-3f, T, B};
+    nm_exec_config ec = {1e-3f, T, B, NM_SPARSE_AUTO, 0};
     nm_exec *x;
     assert_int_equal(nm_exec_create(g, &ec, &x), NM_OK);
     float in[3 * 13], inT[6 * 3 * 13];

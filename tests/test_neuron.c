@@ -185,6 +185,117 @@ static void test_surrogates_match_primitive(void **st) {
     ASSERT_NEAR(nm_surrogate_grad(&at, 0.5f), 1.0 / (1.0 + 3.14159265358979323846 * 3.14159265358979323846 / 4), 1e-7, 1e-6);
 }
 
+static const nm_surrogate_kind ALL_KINDS[] = {NM_SURR_FAST_SIGMOID, NM_SURR_ARCTAN, NM_SURR_TRIANGLE,
+                                              NM_SURR_SUPERSPIKE, NM_SURR_STRAIGHT_THROUGH};
+#define N_KINDS ((int)(sizeof ALL_KINDS / sizeof ALL_KINDS[0]))
+
+/* Distance from x to the nearest corner of sigma' (where sigma is only C1): a central
+** difference that straddles one is off by O(k^2 h), so such points are skipped. */
+static double kink_distance(nm_surrogate_kind kind, float k, double x) {
+    if (kind == NM_SURR_STRAIGHT_THROUGH || kind == NM_SURR_ARCTAN) return INFINITY;
+    double d = fabs(x);
+    if (kind == NM_SURR_TRIANGLE) d = fmin(d, fabs(fabs(x) - 1.0 / k));
+    return d;
+}
+
+/* Every surrogate at several slopes: sigma(0) = 1/2, sigma' >= 0 and even, and sigma' equal
+** to the central difference of sigma over a grid in kx (the scale on which each surrogate
+** varies) and a fixed grid in x, skipping points within 2h of a corner. The step h = 0.01/k
+** keeps truncation (h^2 times the third derivative) near 1e-4 of the peak and the float
+** rounding of sigma (1e-7 / h) below 1e-3 of it; the arguments are rounded to float first
+** and the difference is divided by the rounded step. */
+static void test_surrogates_all_kinds(void **st) {
+    (void)st;
+    const float slopes[] = {0.7f, 1.0f, 2.0f, 25.0f, 100.0f};
+    for (int ki = 0; ki < N_KINDS; ki++)
+        for (int j = 0; j < 5; j++) {
+            const float k = slopes[j];
+            nm_surrogate s = {ALL_KINDS[ki], k, 1};
+            const char *name = nm_surrogate_name(s.kind);
+            float s0 = nm_surrogate_primitive(&s, 0.0f);
+            if (s0 != 0.5f) fail_msg("%s k %g: sigma(0) = %.9g", name, k, s0);
+            const double peak = nm_surrogate_grad(&s, 0.0f), h = 1e-2 / k;
+            int checked = 0;
+            for (int grid = 0; grid < 2; grid++)
+                for (double z = -4.03; z < 4.04; z += 0.0731) {
+                    double x = grid ? z * 0.6 : z / k;
+                    if (kink_distance(s.kind, k, x) < 2 * h) continue;
+                    float xp = (float)(x + h), xm = (float)(x - h);
+                    double fd = ((double)nm_surrogate_primitive(&s, xp) - nm_surrogate_primitive(&s, xm)) / ((double)xp - xm);
+                    double g = nm_surrogate_grad(&s, (float)x);
+                    if (!near(g, fd, 2e-3 * peak, 0))
+                        fail_msg("%s k %g: sigma'(%.6g) = %.9g, finite difference %.9g", name, k, x, g, fd);
+                    if (!(g >= 0) || g != nm_surrogate_grad(&s, (float)-x))
+                        fail_msg("%s k %g: sigma'(%.6g) = %.9g is negative or not even", name, k, x, g);
+                    checked++;
+                }
+            assert_true(checked > 150);
+        }
+}
+
+/* Closed-form values of the new surrogates; the triangle's primitive reaches exactly 0 and 1
+** at the edges of its support (area 1). */
+static void test_surrogate_values(void **st) {
+    (void)st;
+    nm_surrogate tri = {NM_SURR_TRIANGLE, 1.0f, 0}, tri4 = {NM_SURR_TRIANGLE, 4.0f, 0};
+    ASSERT_NEAR(nm_surrogate_grad(&tri, 0.0f), 1.0, 1e-7, 0);
+    ASSERT_NEAR(nm_surrogate_grad(&tri, 0.25f), 0.75, 1e-7, 0);
+    ASSERT_NEAR(nm_surrogate_grad(&tri, -1.5f), 0.0, 0, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&tri, 0.5f), 0.875, 1e-7, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&tri, -0.5f), 0.125, 1e-7, 0);
+    ASSERT_NEAR(nm_surrogate_grad(&tri4, 0.1f), 4.0 * 0.6, 1e-6, 0);
+    ASSERT_NEAR(nm_surrogate_grad(&tri4, 0.3f), 0.0, 0, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&tri4, 0.25f), 1.0, 0, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&tri4, -0.25f), 0.0, 0, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&tri4, 7.0f), 1.0, 0, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&tri4, -7.0f), 0.0, 0, 0);
+    /* SuperSpike is the fast sigmoid's function with another default scale */
+    nm_surrogate ss, fs;
+    nm_surrogate_default(&ss, NM_SURR_SUPERSPIKE);
+    ASSERT_NEAR(nm_surrogate_grad(&ss, 0.01f), 0.25, 1e-7, 1e-6);
+    fs = ss;
+    fs.kind = NM_SURR_FAST_SIGMOID;
+    for (float x = -0.1f; x < 0.1f; x += 0.0037f) {
+        assert_true(nm_surrogate_grad(&ss, x) == nm_surrogate_grad(&fs, x));
+        assert_true(nm_surrogate_primitive(&ss, x) == nm_surrogate_primitive(&fs, x));
+    }
+    nm_surrogate ste = {NM_SURR_STRAIGHT_THROUGH, 2.0f, 0};
+    ASSERT_NEAR(nm_surrogate_grad(&ste, 123.0f), 2.0, 0, 0);
+    ASSERT_NEAR(nm_surrogate_primitive(&ste, 0.3f), 1.1, 1e-7, 1e-7);
+    /* a NaN argument stays visible */
+    assert_true(isnan(nm_surrogate_grad(&tri, NAN)) && isnan(nm_surrogate_primitive(&tri, NAN)));
+}
+
+static void test_surrogate_names(void **st) {
+    (void)st;
+    const float defaults[] = {25.0f, 2.0f, 1.0f, 100.0f, 1.0f};
+    for (int ki = 0; ki < N_KINDS; ki++) {
+        nm_surrogate_kind back = NM_SURR_ARCTAN;
+        assert_int_equal(nm_surrogate_parse(nm_surrogate_name(ALL_KINDS[ki]), &back), NM_OK);
+        assert_int_equal(back, ALL_KINDS[ki]);
+        nm_surrogate s = {NM_SURR_ARCTAN, -1.0f, 1};
+        nm_surrogate_default(&s, ALL_KINDS[ki]);
+        assert_int_equal(s.kind, ALL_KINDS[ki]);
+        assert_true(s.slope == defaults[ki] && s.smooth_forward == 0);
+    }
+    assert_int_equal((int)NM_SURR_FAST_SIGMOID, 0);   /* stored numbers never move */
+    assert_int_equal((int)NM_SURR_ARCTAN, 1);
+    assert_string_equal(nm_surrogate_name(NM_SURR_TRIANGLE), "triangle");
+    assert_string_equal(nm_surrogate_name(NM_SURR_SUPERSPIKE), "superspike");
+    assert_string_equal(nm_surrogate_name(NM_SURR_STRAIGHT_THROUGH), "straight-through");
+    assert_string_equal(nm_surrogate_name((nm_surrogate_kind)99), "?");
+    nm_surrogate_kind k;
+    assert_int_equal(nm_surrogate_parse("ste", &k), NM_OK);
+    assert_int_equal(k, NM_SURR_STRAIGHT_THROUGH);
+    assert_int_equal(nm_surrogate_parse("atan", &k), NM_OK);
+    assert_int_equal(k, NM_SURR_ARCTAN);
+    assert_int_equal(nm_surrogate_parse("sigmoid", &k), NM_INVAL);
+    const char *want[] = {"'sigmoid'", "fast-sigmoid", "arctan", "triangle", "superspike", "straight-through"};
+    for (int i = 0; i < 6; i++)
+        if (!strstr(nm_errmsg(), want[i])) fail_msg("message '%s' lacks %s", nm_errmsg(), want[i]);
+    assert_int_equal(nm_surrogate_parse("", &k), NM_INVAL);
+}
+
 /* LIF backward against finite differences of L = sum_t,i w[t,i] s[t,i] with smooth
 ** spikes, for every reset mode, both input layouts, and with the reset path attached. */
 static double lif_loss(const nm_lif_step *c, const nm_surrogate *s, int T, int64_t n, const float *I, int rows,
@@ -199,11 +310,9 @@ static double lif_loss(const nm_lif_step *c, const nm_surrogate *s, int T, int64
     return L;
 }
 
-static void test_lif_backward_finite_difference(void **st) {
-    (void)st;
+static void check_lif_backward(nm_surrogate s) {
     const int T = 12;
     const int64_t n = 5;
-    nm_surrogate s = {NM_SURR_ARCTAN, 1.3f, 1};
     float w[60], I[60], g_I[60], u[60], sp[60], ws[5];
     for (int k = 0; k < T * n; k++) {
         w[k] = (float)sin(0.77 * k + 0.3);
@@ -231,10 +340,21 @@ static void test_lif_backward_finite_difference(void **st) {
                 I[k] = keep;
                 double fd = (lp - lm) / (2 * h);
                 if (!near(g_I[k], fd, 2e-3, 1e-2))
-                    fail_msg("reset %d rows %d: dL/dI[%lld] = %.6g, finite difference %.6g", mode, rows, (long long)k,
-                             g_I[k], fd);
+                    fail_msg("%s k %g reset %d rows %d: dL/dI[%lld] = %.6g, finite difference %.6g",
+                             nm_surrogate_name(s.kind), s.slope, mode, rows, (long long)k, g_I[k], fd);
             }
         }
+}
+
+/* Every surrogate through the LIF kernels, with slopes that keep the smooth spikes gentle
+** enough for h = 2e-3. */
+static void test_lif_backward_finite_difference(void **st) {
+    (void)st;
+    const nm_surrogate cases[] = {
+        {NM_SURR_ARCTAN, 1.3f, 1},     {NM_SURR_FAST_SIGMOID, 2.0f, 1},     {NM_SURR_TRIANGLE, 0.6f, 1},
+        {NM_SURR_SUPERSPIKE, 1.5f, 1}, {NM_SURR_STRAIGHT_THROUGH, 0.8f, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_lif_backward(cases[i]);
 }
 
 static void test_lif_backward_li_finite_difference(void **st) {
@@ -286,6 +406,9 @@ int main(void) {
         cmocka_unit_test(test_lif_reset_modes),
         cmocka_unit_test(test_li_closed_form),
         cmocka_unit_test(test_surrogates_match_primitive),
+        cmocka_unit_test(test_surrogates_all_kinds),
+        cmocka_unit_test(test_surrogate_values),
+        cmocka_unit_test(test_surrogate_names),
         cmocka_unit_test(test_lif_backward_finite_difference),
         cmocka_unit_test(test_lif_backward_li_finite_difference),
         cmocka_unit_test(test_params_rejected),

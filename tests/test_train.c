@@ -51,7 +51,7 @@ static void check_gradients(nm_surrogate_kind kind, nm_readout mode, int rows, n
     assert_int_equal(nm_graph_from_spec("6-5-4-3", &lp, &lo, &g), NM_OK);
     nm_graph_init_params(g, 7, 2.0f);
     const int T = 8, B = 3;
-    nm_exec_config ec = {1e-3f, T, B};
+    nm_exec_config ec = {1e-3f, T, B, NM_SPARSE_AUTO, 0};
     nm_exec *x;
     nm_bptt *bp;
     assert_int_equal(nm_exec_create(g, &ec, &x), NM_OK);

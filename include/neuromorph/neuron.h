@@ -83,19 +83,47 @@ void nm_li_discretize(const nm_li_params *p, float dt, nm_lif_step *out);
 
 /* ---- surrogate gradients ----------------------------------------------- */
 
+/* x = u - v_threshold; k = nm_surrogate.slope > 0. Every sigma' is even in x and every sigma
+** has sigma(0) = 1/2 and derivative exactly sigma'.
+**
+**   FAST_SIGMOID      sigma'(x) = 1 / (1 + k|x|)^2, peak 1, area 2/k;
+**                     sigma(x) = 1/2 + x / (1 + k|x|).  Zenke & Ganguli 2018 (SuperSpike),
+**                     as snnTorch's fast_sigmoid (default k 25).
+**   ARCTAN            sigma'(x) = (k/2) / (1 + (pi k x / 2)^2), peak k/2, area 1;
+**                     sigma(x) = 1/2 + atan(pi k x / 2) / pi.  Fang et al. 2021 (SpikingJelly's
+**                     ATan; default k 2).
+**   TRIANGLE          sigma'(x) = k max(0, 1 - k|x|), peak k, support |x| < 1/k, area 1;
+**                     sigma(x) = 1/2 + sign(x) (k|x| - (kx)^2 / 2) for |x| < 1/k, else H(x).
+**                     The triangular pseudo-derivative of Esser et al. 2016 and Bellec et al.
+**                     2018: at k = 1 (the default) it is their max(0, 1 - |x|) for threshold 1
+**                     (Bellec et al. scale x by the threshold and the result by gamma = 0.3).
+**                     Larger k narrows it towards the Dirac delta, keeping area 1.
+**   SUPERSPIKE        the fast sigmoid's function, 1 / (1 + k|x|)^2, with SuperSpike's scale:
+**                     default k 100, as in Zenke's SpyTorch code for Zenke & Ganguli 2018.
+**   STRAIGHT_THROUGH  sigma'(x) = k everywhere (Bengio, Leonard & Courville 2013);
+**                     sigma(x) = 1/2 + kx, unbounded: a smooth forward with it serves only the
+**                     gradient checks. Default k 1.
+**
+** Append new kinds and never renumber: files and configurations may hold the numbers. */
 typedef enum {
-    NM_SURR_FAST_SIGMOID = 0,  /* sigma'(x) = 1 / (1 + k|x|)^2                (Zenke & Ganguli 2018) */
-    NM_SURR_ARCTAN       = 1   /* sigma'(x) = (k/2) / (1 + (pi k x / 2)^2)     (Fang et al. 2021)     */
+    NM_SURR_FAST_SIGMOID     = 0,
+    NM_SURR_ARCTAN           = 1,
+    NM_SURR_TRIANGLE         = 2,
+    NM_SURR_SUPERSPIKE       = 3,
+    NM_SURR_STRAIGHT_THROUGH = 4
 } nm_surrogate_kind;
 
 typedef struct nm_surrogate {
     nm_surrogate_kind kind;
-    float slope;           /* k: 25 for fast sigmoid, 2 for arctan (snnTorch's defaults) */
+    float slope;           /* k (> 0); nm_surrogate_default gives each kind's default       */
     int   smooth_forward;  /* 1: spikes are sigma(x) instead of H(x) (gradient checks)   */
 } nm_surrogate;
 
+/* "fast-sigmoid", "arctan", "triangle", "superspike", "straight-through"; "?" otherwise. */
 const char *nm_surrogate_name(nm_surrogate_kind k);
-nm_status   nm_surrogate_parse(const char *s, nm_surrogate_kind *out); /* "fast-sigmoid", "arctan" */
+/* The names above, also "atan" and "ste"; NM_INVAL listing the choices otherwise. */
+nm_status   nm_surrogate_parse(const char *s, nm_surrogate_kind *out);
+/* kind with its default slope (25, 2, 1, 100, 1 in the order above) and a hard forward. */
 void  nm_surrogate_default(nm_surrogate *s, nm_surrogate_kind kind);
 float nm_surrogate_grad(const nm_surrogate *s, float x);       /* sigma'(x) */
 float nm_surrogate_primitive(const nm_surrogate *s, float x);  /* sigma(x), sigma(0) = 1/2 */
@@ -468,6 +496,22 @@ void nm_izhikevich_discretize(const nm_izhikevich_params *p, float dt, nm_izhike
 ** u, or NULL; spk: spikes per step. ws: 2 batch n floats. */
 int64_t nm_izhikevich_forward(const nm_izhikevich_step *c, int n_steps, int batch, int64_t n,
                               const float *cur, int I_rows, float *v_m, float *u_m, float *spk, float *ws);
+
+/* ---- CubaLI: the current-based leaky integrator (readout) -------------- */
+/*
+** CubaLIF without spikes (NIR CubaLI): the synaptic current and membrane of
+** nm_cuba_lif_params (the threshold, reset and refractory fields are ignored), discretized
+** by nm_cuba_lif_discretize. The membrane u (n_steps, batch, n) is the output:
+**   u[t] = v_leak + alpha_mem (u[t-1] - v_leak) + p_syn I_syn[t-1] + p_in I[t]
+**   I_syn[t] = alpha_syn I_syn[t-1] + gain_syn I[t],   u[-1] = v_leak, I_syn[-1] = 0.
+*/
+nm_status nm_cuba_li_params_check(const nm_cuba_lif_params *p);   /* taus, r, w_in, v_leak */
+/* ws: batch n floats. */
+void nm_cuba_li_forward(const nm_cuba_lif_step *c, int n_steps, int batch, int64_t n, const float *cur, int I_rows,
+                        float *u, float *ws);
+/* From g_u (n_steps, batch, n) to g_I (I_rows, batch, n). ws: 2 batch n floats. */
+void nm_cuba_li_backward(const nm_cuba_lif_step *c, int n_steps, int batch, int64_t n, const float *g_u, float *g_I,
+                         int I_rows, float *ws);
 
 #ifdef __cplusplus
 }

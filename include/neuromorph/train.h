@@ -27,12 +27,30 @@ extern "C" {
 #endif
 
 /* ---- loss -------------------------------------------------------------- */
+/*
+** Each loss reads the readout of the last pass and writes g = dL/d(readout output) for L =
+** mean over the batch: (n_steps, batch, C), the membrane's gradient for the membrane
+** readouts (mean, max), the spikes' for count. It returns the summed (not averaged) loss;
+** *n_correct counts argmax hits (may be NULL).
+*/
+typedef enum {
+    NM_LOSS_CE  = 0,   /* softmax cross-entropy of the scores                                */
+    NM_LOSS_MSE = 1    /* spike counts against target counts (count readout only)            */
+} nm_loss_kind;
 
-/* Softmax cross-entropy of the class scores of the last pass (readout `mode`) against
-** labels. Writes g_mem (n_steps, batch, C) = dL/d(readout membrane) for L = mean over the
-** batch; returns the summed (not averaged) loss; *n_correct counts argmax hits (may be
-** NULL). */
-double nm_loss_ce(const nm_exec *x, nm_readout mode, const int *labels, float *g_mem, int *n_correct);
+const char *nm_loss_name(nm_loss_kind k);
+nm_status   nm_loss_parse(const char *s, nm_loss_kind *out);   /* "ce", "mse" */
+
+/* Cross-entropy of the scores of `mode`: mean or max membrane (LI/CubaLI readout), or the
+** spike counts (spiking readout). */
+double nm_loss_ce(const nm_exec *x, nm_readout mode, const int *labels, float *g, int *n_correct);
+/* Mean squared error of the spike counts against n_steps * correct_rate for the label and
+** n_steps * incorrect_rate for the others (snnTorch's mse_count_loss), averaged over the
+** batch and classes. */
+double nm_loss_mse_count(const nm_exec *x, const int *labels, float correct_rate, float incorrect_rate, float *g,
+                         int *n_correct);
+/* NM_INVAL naming the readout when mode (and loss) do not fit the graph's readout kind. */
+nm_status nm_loss_check(const nm_graph *g, nm_readout mode, nm_loss_kind loss);
 
 /* ---- backward pass ----------------------------------------------------- */
 
@@ -41,15 +59,38 @@ typedef struct nm_bptt nm_bptt;
 /* Gradient buffers for every node of the executor's graph, allocated once. */
 nm_status nm_bptt_create(nm_exec *x, nm_bptt **out);
 void      nm_bptt_destroy(nm_bptt *b);   /* accepts NULL */
+/* The firing-rate regularizer: adds lambda * (mean firing probability per neuron and step)
+** of every hidden spiking population to the loss, so training trades accuracy for spikes.
+** 0 (the default) turns it off. */
+void      nm_bptt_set_rate_reg(nm_bptt *b, float lambda);
 /* Overwrites grads (n_params of the graph) with dL/dparams for the last forward pass,
-** given g_mem = dL/d(readout membrane) (n_steps, batch, C). detach_reset: no gradient
-** through the reset (as snnTorch does). */
-void      nm_bptt_backward(nm_bptt *b, const float *g_mem, int detach_reset, float *grads);
+** given g = dL/d(readout output) (n_steps, batch, C) from a loss. detach_reset: no gradient
+** through the reset (as snnTorch does). Returns the regularizer's loss (0 when off). */
+double    nm_bptt_backward(nm_bptt *b, const float *g, int detach_reset, float *grads);
+/* Bytes of the gradient buffers. */
+int64_t   nm_bptt_bytes(const nm_bptt *b);
+
+/* ---- gradient kernels ---------------------------------------------------- */
+/* The backward of run.h's layer kernels. Same determinism rule: bit-identical results with
+** any thread count (reductions over images or rows in a fixed order). */
+
+/* Given gy = dL/dy (m, c_out h_out w_out) of nm_conv_forward: dW (accumulated: dW += ...),
+** db (accumulated; may be NULL), gx = dL/dx (m, c_in h_in w_in) (overwritten; may be NULL).
+** scratch: nm_conv_scratch_floats(g, m) floats. */
+void nm_conv_backward(const nm_conv_geom *g, const float *W, const float *x, const float *gy, int64_t m,
+                      float *dW, float *db, float *gx, float *scratch);
+/* gx (overwritten) from gy of nm_pool_forward. */
+void nm_pool_backward(const nm_conv_geom *g, nm_pool_kind kind, const float *gy, int64_t m, float *gx);
+/* The sparse outer product for binary inputs: dW (n_out, n_in) += gy^T X, X (m, n_in) given
+** as bits; db not included. */
+void nm_affine_dweight_sparse(const float *gy, const uint64_t *bits, int64_t m, int64_t n_in, int64_t n_out,
+                              float *dW);
 
 /* ---- Adam -------------------------------------------------------------- */
 
 typedef struct nm_adam {
     int64_t n;            /* parameters */
+    int64_t n_decay;      /* weight decay applies to the first n_decay (default: all) */
     int64_t t;            /* steps taken */
     float   beta1, beta2, eps, weight_decay;   /* weight decay is decoupled (AdamW) */
     float  *m, *v;        /* moment estimates (n) */
@@ -59,17 +100,85 @@ nm_status nm_adam_create(int64_t n, nm_adam **out);   /* beta 0.9/0.999, eps 1e-
 void      nm_adam_destroy(nm_adam *a);                /* accepts NULL */
 void      nm_adam_step(nm_adam *a, float *params, const float *grads, float lr);
 
+/* ---- SGD with momentum, gradient clipping, learning-rate schedules ------- */
+
+typedef struct nm_sgd {
+    int64_t n;
+    float   momentum;      /* mu (0: plain SGD)                          */
+    float   weight_decay;  /* coupled L2: g += wd * w (PyTorch's SGD)    */
+    int     nesterov;
+    float  *buf;           /* momentum buffer (n)                        */
+    int64_t t;             /* steps taken                                */
+} nm_sgd;
+
+/* PyTorch's SGD with dampening 0: g' = g + wd w; b = mu b + g' (b = g' at the first step);
+** w -= lr (nesterov ? g' + mu b : b). With mu = 0 it is w -= lr g' and buf is not used.
+** momentum in [0, 1) (NM_RANGE otherwise); weight_decay 0 and nesterov 0 until set. */
+nm_status nm_sgd_create(int64_t n, float momentum, nm_sgd **out);
+void      nm_sgd_destroy(nm_sgd *s);                                 /* accepts NULL */
+void      nm_sgd_step(nm_sgd *s, float *params, const float *grads, float lr);
+
+/* Scales grads (n) so that their L2 norm is at most max_norm (> 0); returns the norm before
+** clipping. The norm is summed in double in a fixed order. A non-finite norm is returned
+** with grads unchanged (no epsilon is added, unlike PyTorch's 1e-6). */
+double nm_clip_grad_norm(float *grads, int64_t n, double max_norm);
+/* Clamps every gradient to [-max_abs, max_abs] (max_abs >= 0); NaNs stay NaN. */
+void   nm_clip_grad_value(float *grads, int64_t n, float max_abs);
+
+typedef enum {
+    NM_SCHED_CONSTANT = 0,   /* lr                                                        */
+    NM_SCHED_COSINE   = 1,   /* lr (f + (1 - f)(1 + cos(pi p)) / 2), p = progress in [0, 1] */
+    NM_SCHED_LINEAR   = 2,   /* lr (1 - (1 - f) p)                                          */
+    NM_SCHED_STEP     = 3    /* lr gamma^floor(epoch / step_every)                          */
+} nm_sched_kind;
+
+typedef struct nm_lr_schedule {
+    nm_sched_kind kind;
+    float lr;          /* peak learning rate                                   */
+    float final;       /* f: the cosine and linear schedules end at lr * f     */
+    float gamma;       /* step: factor at each drop (e.g. 0.1)                 */
+    int   step_every;  /* step: drop every this many epochs (>= 1)              */
+    int64_t warmup;    /* linear warm-up over the first warmup steps (0: none)  */
+} nm_lr_schedule;
+
+const char *nm_sched_name(nm_sched_kind k);
+nm_status   nm_sched_parse(const char *s, nm_sched_kind *out);   /* constant, cosine, linear, step */
+/* The learning rate at optimizer step `step` (0-based) of `total` steps, `per_epoch` steps
+** an epoch (the step schedule counts epochs: lr gamma^floor(step / per_epoch / step_every),
+** integer divisions; per_epoch or step_every below 1 count as 1). Progress p = step /
+** (total - 1), or 1 when total <= 1, clamped to [0, 1]. The cosine is evaluated as
+** lo + 0.5 (lr - lo)(1 + cos(pi p)), lo = lr f, as nm_train's schedule, so both give the
+** same float. Warm-up multiplies by (step + 1) / warmup while step < warmup. Computed in
+** double, rounded once. */
+float nm_lr_at(const nm_lr_schedule *s, int64_t step, int64_t total, int64_t per_epoch);
+
 /* ---- training ---------------------------------------------------------- */
 
 typedef struct nm_epoch_stats nm_epoch_stats;
+
+typedef enum { NM_OPT_ADAM = 0, NM_OPT_SGD = 1 } nm_optimizer;
+const char *nm_optimizer_name(nm_optimizer o);
+nm_status   nm_optimizer_parse(const char *s, nm_optimizer *out);   /* "adam", "sgd" */
 
 typedef struct nm_train_config {
     int          epochs;          /* >= 1 */
     int          batch;           /* training batch */
     int          eval_batch;      /* evaluation batch */
     float        lr;              /* peak learning rate */
-    float        lr_final;        /* cosine schedule ends at lr * lr_final */
-    float        weight_decay;
+    float        lr_final;        /* cosine and linear schedules end at lr * lr_final */
+    nm_sched_kind schedule;       /* learning-rate schedule (cosine) */
+    int64_t      warmup;          /* linear warm-up steps (0) */
+    float        step_gamma;      /* step schedule: factor per drop (0.1) */
+    int          step_every;      /* step schedule: epochs between drops (1) */
+    nm_optimizer optimizer;       /* Adam (AdamW) or SGD */
+    float        momentum;        /* SGD momentum (0.9) */
+    float        weight_decay;    /* decoupled for Adam, L2 for SGD; weights and biases only */
+    float        clip_norm;       /* clip the gradient's L2 norm to this (0: off) */
+    nm_loss_kind loss;            /* ce (on the readout's scores) or mse (on spike counts) */
+    float        mse_correct_rate, mse_incorrect_rate;  /* mse targets, spikes per step (0.8, 0.2) */
+    float        rate_reg;        /* firing-rate regularizer weight (0: off) */
+    nm_sparse_mode sparse;        /* gather path for sparse binary inputs (auto) */
+    float        sparse_max_density; /* 0: the executor's default */
     int          n_steps;         /* time steps per sample */
     float        dt;              /* s */
     nm_encoding  encoding;
@@ -89,9 +198,10 @@ typedef struct nm_train_config {
     void         *user;
 } nm_train_config;
 
-/* 1 epoch, batch 128, lr 1e-3 -> 5e-2 of it (cosine), weight decay 0.01, 25 steps of 1 ms, constant-current
-** input, mean-membrane readout, fast-sigmoid surrogate with slope 25, reset detached,
-** seed 1, checkpoints every 60 s. */
+/* 1 epoch, batch 128, AdamW with lr 1e-3 -> 5e-2 of it (cosine), weight decay 0.01, 25
+** steps of 1 ms, constant-current input, mean-membrane readout with cross-entropy,
+** fast-sigmoid surrogate with slope 25, reset detached, no clipping or regularizer, the
+** sparse path chosen by density, seed 1, checkpoints every 60 s. */
 void nm_train_config_default(nm_train_config *c);
 /* NM_RANGE naming the field for a value out of range. */
 nm_status nm_train_config_check(const nm_train_config *c);

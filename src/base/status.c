@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Long enough for a path plus a sentence; longer text is cut, never overflowed. */
 #define NM_ERRMSG_CAP 1024
@@ -40,11 +41,15 @@ nm_status nm__error(nm_status code, const char *fmt, ...) {
         snprintf(errmsg, sizeof errmsg, "%s", nm_status_str(code));
         return code;
     }
+    /* Format into a copy first: callers wrap a lower layer's message as an argument
+    ** ("node 'x': %s", nm_errmsg()), and vsnprintf must not read the buffer it writes. */
+    char tmp[NM_ERRMSG_CAP];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n < 0) snprintf(errmsg, sizeof errmsg, "%s", nm_status_str(code));
+    else memcpy(errmsg, tmp, sizeof errmsg);
     return code;
 }
 

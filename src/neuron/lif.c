@@ -89,19 +89,42 @@ void nm_li_discretize(const nm_li_params *p, float dt, nm_lif_step *c) {
 /* ---- surrogates -------------------------------------------------------- */
 
 const char *nm_surrogate_name(nm_surrogate_kind k) {
-    return k == NM_SURR_ARCTAN ? "arctan" : "fast-sigmoid";
+    switch (k) {
+    case NM_SURR_FAST_SIGMOID:     return "fast-sigmoid";
+    case NM_SURR_ARCTAN:           return "arctan";
+    case NM_SURR_TRIANGLE:         return "triangle";
+    case NM_SURR_SUPERSPIKE:       return "superspike";
+    case NM_SURR_STRAIGHT_THROUGH: return "straight-through";
+    }
+    return "?";
 }
 
 nm_status nm_surrogate_parse(const char *s, nm_surrogate_kind *out) {
     if (!strcmp(s, "fast-sigmoid")) *out = NM_SURR_FAST_SIGMOID;
     else if (!strcmp(s, "arctan") || !strcmp(s, "atan")) *out = NM_SURR_ARCTAN;
-    else return nm__error(NM_INVAL, "unknown surrogate '%s' (choose fast-sigmoid or arctan)", s);
+    else if (!strcmp(s, "triangle")) *out = NM_SURR_TRIANGLE;
+    else if (!strcmp(s, "superspike")) *out = NM_SURR_SUPERSPIKE;
+    else if (!strcmp(s, "straight-through") || !strcmp(s, "ste")) *out = NM_SURR_STRAIGHT_THROUGH;
+    else
+        return nm__error(NM_INVAL,
+                         "unknown surrogate '%s' (choose fast-sigmoid, arctan, triangle, superspike or straight-through)", s);
     return NM_OK;
 }
 
+/* The slopes of the sources named in neuron.h: snnTorch's 25 for the fast sigmoid,
+** SpikingJelly's 2 for arctan, SpyTorch's 100 for SuperSpike; 1 for the triangle (support
+** |u - v_th| < 1, the whole span from reset 0 to twice the default threshold 1) and for the
+** straight-through estimator (the identity's slope). Unknown kinds get the fast sigmoid's. */
 void nm_surrogate_default(nm_surrogate *s, nm_surrogate_kind kind) {
     s->kind = kind;
-    s->slope = kind == NM_SURR_ARCTAN ? 2.0f : 25.0f;
+    switch (kind) {
+    case NM_SURR_ARCTAN:           s->slope = 2.0f; break;
+    case NM_SURR_TRIANGLE:         s->slope = 1.0f; break;
+    case NM_SURR_SUPERSPIKE:       s->slope = 100.0f; break;
+    case NM_SURR_STRAIGHT_THROUGH: s->slope = 1.0f; break;
+    case NM_SURR_FAST_SIGMOID:
+    default:                       s->slope = 25.0f; break;
+    }
     s->smooth_forward = 0;
 }
 

@@ -9,21 +9,53 @@
 
 #include <neuromorph/neuron.h>
 
-/* The surrogates: sigma'(x) and its primitive sigma(x) (see neuron.h). */
+/* The surrogates: sigma'(x) and its primitive sigma(x) with sigma(0) = 1/2 (see neuron.h).
+** Each primitive's derivative is exactly its surr_grad (tests/test_neuron.c checks this by
+** finite differences), so a smooth forward makes the surrogate gradient the true one. The
+** kind is fixed for a whole kernel call, so the switch costs a predictable branch at most.
+** Kinds outside the enum fall back to the fast sigmoid, as they always have. */
 #define NM_PI 3.14159265358979323846f
 
 static inline float surr_grad(nm_surrogate_kind kind, float k, float x) {
-    if (kind == NM_SURR_ARCTAN) {
+    switch (kind) {
+    case NM_SURR_ARCTAN: {
         float z = 0.5f * NM_PI * k * x;
         return 0.5f * k / (1.0f + z * z);
     }
-    float d = 1.0f + k * fabsf(x);
-    return 1.0f / (d * d);
+    case NM_SURR_TRIANGLE: {
+        float a = k * fabsf(x);   /* written so that a NaN x stays NaN */
+        return a >= 1.0f ? 0.0f : k * (1.0f - a);
+    }
+    case NM_SURR_STRAIGHT_THROUGH:
+        return k;
+    case NM_SURR_FAST_SIGMOID:
+    case NM_SURR_SUPERSPIKE:   /* the same function, another default slope */
+    default: {
+        float d = 1.0f + k * fabsf(x);
+        return 1.0f / (d * d);
+    }
+    }
 }
 
 static inline float surr_prim(nm_surrogate_kind kind, float k, float x) {
-    if (kind == NM_SURR_ARCTAN) return 0.5f + atanf(0.5f * NM_PI * k * x) / NM_PI;
-    return 0.5f + x / (1.0f + k * fabsf(x));
+    switch (kind) {
+    case NM_SURR_ARCTAN:
+        return 0.5f + atanf(0.5f * NM_PI * k * x) / NM_PI;
+    case NM_SURR_TRIANGLE: {
+        /* 1/2 + sign(x) (a - a^2/2), a = k|x| < 1: a piecewise-quadratic step from exactly 0
+        ** (x <= -1/k) to exactly 1 (x >= 1/k). */
+        float a = k * fabsf(x);
+        if (a >= 1.0f) return x > 0.0f ? 1.0f : 0.0f;
+        float h = a * (1.0f - 0.5f * a);
+        return x > 0.0f ? 0.5f + h : 0.5f - h;
+    }
+    case NM_SURR_STRAIGHT_THROUGH:
+        return 0.5f + k * x;
+    case NM_SURR_FAST_SIGMOID:
+    case NM_SURR_SUPERSPIKE:
+    default:
+        return 0.5f + x / (1.0f + k * fabsf(x));
+    }
 }
 
 /* The spike for argument x = u - threshold: H(x), or sigma(x) with smooth_forward. */

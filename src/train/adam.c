@@ -11,6 +11,7 @@ nm_status nm_adam_create(int64_t n, nm_adam **out) {
     nm_adam *a = calloc(1, sizeof *a);
     if (!a) return nm__error(NM_NOMEM, "out of memory for the optimizer");
     a->n = n;
+    a->n_decay = n;
     a->beta1 = 0.9f;
     a->beta2 = 0.999f;
     a->eps = 1e-8f;
@@ -41,6 +42,6 @@ void nm_adam_step(nm_adam *a, float *p, const float *g, float lr) {
     for (int64_t i = 0; i < a->n; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-        p[i] -= lr * (m[i] * c1 / (sqrtf(v[i] * c2) + eps) + wd * p[i]);
+        p[i] -= lr * (m[i] * c1 / (sqrtf(v[i] * c2) + eps) + (i < a->n_decay ? wd * p[i] : 0.0f));
     }
 }

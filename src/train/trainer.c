@@ -28,7 +28,15 @@ void nm_train_config_default(nm_train_config *c) {
     c->eval_batch = 500;
     c->lr = 1e-3f;
     c->lr_final = 0.05f;
+    c->schedule = NM_SCHED_COSINE;
+    c->step_gamma = 0.1f;
+    c->step_every = 1;
+    c->optimizer = NM_OPT_ADAM;
+    c->momentum = 0.9f;
     c->weight_decay = 0.01f;
+    c->loss = NM_LOSS_CE;
+    c->mse_correct_rate = 0.8f;
+    c->mse_incorrect_rate = 0.2f;
     c->n_steps = 25;
     c->dt = 1e-3f;
     c->encoding = NM_ENC_CURRENT;
@@ -50,7 +58,31 @@ nm_status nm_train_config_check(const nm_train_config *c) {
     if (!(c->dt > 0) || !isfinite(c->dt)) return nm__error(NM_RANGE, "dt must be a positive time in seconds, not %g", c->dt);
     if (!(c->surrogate.slope > 0) || !isfinite(c->surrogate.slope)) return nm__error(NM_RANGE, "surrogate slope must be positive, not %g", c->surrogate.slope);
     if (c->train_limit < 0 || c->test_limit < 0) return nm__error(NM_RANGE, "sample limits must be >= 0");
+    if (c->warmup < 0) return nm__error(NM_RANGE, "warm-up steps must be >= 0, not %lld", (long long)c->warmup);
+    if (!(c->step_gamma > 0 && c->step_gamma <= 1)) return nm__error(NM_RANGE, "step-schedule factor must be in (0, 1], not %g", c->step_gamma);
+    if (c->step_every < 1) return nm__error(NM_RANGE, "step-schedule interval must be >= 1 epoch, not %d", c->step_every);
+    if (!(c->momentum >= 0 && c->momentum < 1)) return nm__error(NM_RANGE, "momentum must be in [0, 1), not %g", c->momentum);
+    if (!(c->clip_norm >= 0) || !isfinite(c->clip_norm)) return nm__error(NM_RANGE, "gradient clip norm must be >= 0, not %g", c->clip_norm);
+    if (!(c->rate_reg >= 0) || !isfinite(c->rate_reg)) return nm__error(NM_RANGE, "rate regularizer must be >= 0, not %g", c->rate_reg);
+    if (!(c->mse_correct_rate >= 0 && c->mse_correct_rate <= 1) || !(c->mse_incorrect_rate >= 0 && c->mse_incorrect_rate <= 1))
+        return nm__error(NM_RANGE, "mse target rates must be in [0, 1] (spikes per step)");
+    if (!(c->sparse_max_density >= 0 && c->sparse_max_density <= 1))
+        return nm__error(NM_RANGE, "sparse density threshold must be in [0, 1], not %g", c->sparse_max_density);
     return NM_OK;
+}
+
+const char *nm_optimizer_name(nm_optimizer o) { return o == NM_OPT_SGD ? "sgd" : "adam"; }
+
+nm_status nm_optimizer_parse(const char *s, nm_optimizer *out) {
+    if (!strcmp(s, "adam")) *out = NM_OPT_ADAM;
+    else if (!strcmp(s, "sgd")) *out = NM_OPT_SGD;
+    else return nm__error(NM_INVAL, "unknown optimizer '%s' (choose adam or sgd)", s);
+    return NM_OK;
+}
+
+static double run_loss(const nm_exec *x, const nm_train_config *c, const int *labels, float *g, int *hits) {
+    if (c->loss == NM_LOSS_MSE) return nm_loss_mse_count(x, labels, c->mse_correct_rate, c->mse_incorrect_rate, g, hits);
+    return nm_loss_ce(x, c->readout, labels, g, hits);
 }
 
 /* ---- batches ----------------------------------------------------------- */
@@ -105,7 +137,7 @@ static nm_status evaluate_on(nm_exec *x, batcher *bt, const nm_dataset *d, const
     int64_t correct = 0, spikes = 0;
     memset(res, 0, sizeof *res);
     for (int j = 0; j < nm_graph_n_nodes(g) && res->n_layers < NM_MAX_REPORT_LAYERS; j++)
-        if (nm_graph_node(g, j)->kind == NM_NODE_LIF) res->layer_node[res->n_layers++] = j;
+        if (nm_node_kind_spiking(nm_graph_node(g, j)->kind)) res->layer_node[res->n_layers++] = j;
 
     for (int64_t first = 0; first < n; first += c->eval_batch) {
         int bs = (int)(n - first < c->eval_batch ? n - first : c->eval_batch), rows, hits;
@@ -113,7 +145,7 @@ static nm_status evaluate_on(nm_exec *x, batcher *bt, const nm_dataset *d, const
         const float *in = batcher_load(bt, d, idx, bs, EVAL_EPOCH, &rows);
         nm_status rc = nm_exec_forward(x, in, rows, bs);
         if (rc) { free(idx); return rc; }
-        loss += nm_loss_ce(x, c->readout, bt->labels, g_mem, &hits);
+        loss += run_loss(x, c, bt->labels, g_mem, &hits);
         correct += hits;
         spikes += nm_exec_total_spikes(x);
         for (int l = 0; l < res->n_layers; l++) res->layer_spikes[l] += (double)nm_exec_spikes(x, res->layer_node[l]);
@@ -140,16 +172,15 @@ static nm_status check_data(const nm_graph *g, const nm_dataset *d, const char *
     if (d->n_classes > nm_graph_output_size(g))
         return nm__error(NM_SHAPE, "the %s set has %d classes but the model has %lld outputs", what, d->n_classes,
                          (long long)nm_graph_output_size(g));
-    if (nm_graph_node(g, nm_graph_readout(g))->kind != NM_NODE_LI)
-        return nm__error(NM_UNSUPPORTED, "the model's output must come from an LI readout population, not '%s'",
-                         nm_graph_node(g, nm_graph_readout(g))->name);
     return NM_OK;
 }
 
 nm_status nm_evaluate(const nm_graph *g, const nm_dataset *d, const nm_train_config *c, nm_eval_result *res) {
     nm_status rc;
-    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, d, "evaluation"))) return rc;
-    nm_exec_config ec = {c->dt, c->n_steps, c->eval_batch};
+    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, d, "evaluation")) ||
+        (rc = nm_loss_check(g, c->readout, c->loss)))
+        return rc;
+    nm_exec_config ec = {c->dt, c->n_steps, c->eval_batch, c->sparse, c->sparse_max_density};
     nm_exec *x = NULL;
     batcher bt;
     float *g_mem = NULL;
@@ -178,7 +209,7 @@ typedef struct ckpt_ident {
     uint64_t seed;
     int32_t  batch, n_steps, encoding, readout;
     float    dt;
-    int32_t  reserved;    /* keeps the struct free of padding bytes */
+    int32_t  optimizer;   /* also keeps the struct free of padding bytes */
     int64_t  n_train;
 } ckpt_ident;
 
@@ -285,6 +316,8 @@ static nm_status ckpt_load(const char *path, const ckpt_ident *want, nm_graph *g
              nm_encoding_name((nm_encoding)want->encoding));
     MISMATCH(id.readout != want->readout, "it used readout %s, this run %s", nm_readout_name((nm_readout)id.readout),
              nm_readout_name((nm_readout)want->readout));
+    MISMATCH(id.optimizer != want->optimizer, "it used optimizer %s, this run %s", nm_optimizer_name((nm_optimizer)id.optimizer),
+             nm_optimizer_name((nm_optimizer)want->optimizer));
     MISMATCH(id.dt != want->dt, "it used dt %g, this run %g", id.dt, want->dt);
     MISMATCH(id.n_train != want->n_train, "it trained on %lld samples, this run on %lld", (long long)id.n_train,
              (long long)want->n_train);
@@ -311,16 +344,26 @@ done:
 
 /* ---- training ---------------------------------------------------------- */
 
-static float lr_at(const nm_train_config *c, int64_t step, int64_t total) {
-    double lo = (double)c->lr * c->lr_final, frac = total > 1 ? (double)step / (double)(total - 1) : 1.0;
-    return (float)(lo + 0.5 * ((double)c->lr - lo) * (1.0 + cos(3.14159265358979323846 * frac)));
+
+/* SGD with momentum (PyTorch's semantics, as nm_sgd_step) on the Adam state's m buffer, so
+** both optimizers share one checkpoint layout; L2 weight decay on the weights only. */
+static void sgd_step(nm_adam *a, const nm_train_config *c, float *p, const float *g, float lr) {
+    const float mu = c->momentum, wd = c->weight_decay;
+    const int first = a->t == 0;
+    a->t++;
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < a->n; i++) {
+        float gi = g[i] + (i < a->n_decay ? wd * p[i] : 0.0f);
+        a->m[i] = first ? gi : mu * a->m[i] + gi;
+        p[i] -= lr * a->m[i];
+    }
 }
 
 nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test, const nm_train_config *c,
                    nm_train_result *res) {
     nm_status rc;
     if ((rc = nm_train_config_check(c)) || (rc = check_data(g, train, "training")) ||
-        (test && (rc = check_data(g, test, "test"))))
+        (test && (rc = check_data(g, test, "test"))) || (rc = nm_loss_check(g, c->readout, c->loss)))
         return rc;
 
     const int64_t n_train = c->train_limit > 0 && c->train_limit < train->n ? c->train_limit : train->n;
@@ -329,7 +372,8 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     const int max_batch = c->batch > c->eval_batch ? c->batch : c->eval_batch;
     const int64_t n_params = nm_graph_n_params(g);
 
-    nm_exec_config ec = {c->dt, c->n_steps, max_batch};
+    nm_exec_config ec = {c->dt, c->n_steps, max_batch, c->sparse, c->sparse_max_density};
+    const nm_lr_schedule sched = {c->schedule, c->lr, c->lr_final, c->step_gamma, c->step_every, c->warmup};
     nm_exec *x = NULL;
     nm_bptt *bp = NULL;
     nm_adam *opt = NULL;
@@ -338,7 +382,7 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     int64_t *perm = NULL;
     nm_progress *bar = NULL;
     ckpt_pos pos;
-    ckpt_ident ident = {c->seed, c->batch, c->n_steps, c->encoding, c->readout, c->dt, 0, n_train};
+    ckpt_ident ident = {c->seed, c->batch, c->n_steps, c->encoding, c->readout, c->dt, c->optimizer, n_train};
 
     memset(res, 0, sizeof *res);
     memset(&pos, 0, sizeof pos);
@@ -346,8 +390,11 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     if ((rc = batcher_init(&bt, c, nm_graph_input_size(g), max_batch))) goto done;
     if ((rc = nm_exec_create(g, &ec, &x)) || (rc = nm_bptt_create(x, &bp)) || (rc = nm_adam_create(n_params, &opt)))
         goto done;
-    nm_exec_set_surrogate(x, &c->surrogate);
+    if ((rc = nm_exec_set_surrogate(x, &c->surrogate))) goto done;
+    nm_bptt_set_rate_reg(bp, c->rate_reg);
+    /* One state layout for both optimizers: SGD keeps its momentum buffer in m. */
     opt->weight_decay = c->weight_decay;
+    opt->n_decay = nm_graph_n_decay_params(g);
     g_mem = nm_alloc(sizeof(float) * (int64_t)c->n_steps * max_batch * nm_graph_output_size(g));
     grads = nm_alloc(sizeof(float) * (n_params ? n_params : 1));
     perm = malloc(sizeof(int64_t) * (size_t)n_train);
@@ -386,10 +433,13 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
             int bs = (int)(n_train - first < c->batch ? n_train - first : c->batch), rows, hits;
             const float *in = batcher_load(&bt, train, perm + first, bs, (uint64_t)e, &rows);
             if ((rc = nm_exec_forward(x, in, rows, bs))) goto done;
-            double loss = nm_loss_ce(x, c->readout, bt.labels, g_mem, &hits);
-            nm_bptt_backward(bp, g_mem, c->detach_reset, grads);
-            lr = lr_at(c, (int64_t)e * steps_per_epoch + bi, total_steps);
-            nm_adam_step(opt, nm_graph_params(g), grads, lr);
+            double loss = run_loss(x, c, bt.labels, g_mem, &hits);
+            loss += bs * nm_bptt_backward(bp, g_mem, c->detach_reset, grads);
+            if (c->clip_norm > 0) nm_clip_grad_norm(grads, n_params, c->clip_norm);
+            lr = nm_lr_at(&sched, (int64_t)e * steps_per_epoch + bi, total_steps, steps_per_epoch);
+            if (c->optimizer == NM_OPT_SGD) sgd_step(opt, c, nm_graph_params(g), grads, lr);
+            else nm_adam_step(opt, nm_graph_params(g), grads, lr);
+            nm_graph_project(g, c->dt);
             if (!isfinite(loss)) { rc = nm__error(NM_RANGE, "training diverged (loss is not finite) in epoch %d; lower --lr", e + 1); goto done; }
             pos.loss_sum += loss;
             pos.correct += hits;
