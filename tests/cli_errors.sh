@@ -36,6 +36,16 @@ expect 2 "quiet takes no value" -- "$nm" train --quiet=yes
 expect 1 "data directory '$tmp/nowhere' does not exist" -- "$nm" train --data "$tmp/nowhere"
 expect 1 "unknown encoding 'morse'" -- "$nm" train --encoding morse --data "$tmp"
 expect 1 "architecture '784-x-10'" -- "$nm" train --arch 784-x-10 --data "$tmp"
+expect 1 "layer '16c5q2' has an unknown conv option" -- "$nm" train --arch 1x28x28-16c5q2-10 --data "$tmp"
+expect 1 "layer '16c5' needs an image or signal input" -- "$nm" train --arch 784-16c5-10 --data "$tmp"
+expect 1 "unknown neuron 'hh'" -- "$nm" train --neuron hh --data "$tmp"
+expect 1 "unknown readout neuron 'lif2'" -- "$nm" train --readout-neuron lif2 --data "$tmp"
+expect 1 "the mse loss compares spike counts" -- "$nm" train --loss mse --data "$tmp"
+expect 1 "count readout needs a spiking readout" -- "$nm" train --readout count --data "$tmp"
+expect 1 "unknown surrogate 'relu'" -- "$nm" train --surrogate relu --data "$tmp"
+expect 1 "unknown optimizer 'rmsprop'" -- "$nm" train --optimizer rmsprop --data "$tmp"
+expect 1 "unknown sparse mode 'maybe'" -- "$nm" train --sparse maybe --data "$tmp"
+expect 1 "learnable time constants and thresholds are available on LIF" -- "$nm" train --neuron cuba --learn-neuron --data "$tmp"
 expect 2 "model PATH is required" -- "$nm" eval
 expect 1 "cannot open model '$tmp/none.nmm'" -- "$nm" eval --model "$tmp/none.nmm"
 

@@ -732,6 +732,43 @@ static void test_version(void **state) {
 
 /* ---- main -------------------------------------------------------------- */
 
+/* nm_sgemm: the same bits with 1 and 2 threads on the engine's shapes (OpenBLAS's own
+** threading splits K = 784 differently), every transpose combination against a double
+** reference, and beta accumulation. */
+static void test_sgemm_deterministic(void **st) {
+    (void)st;
+    const int64_t M = 300, N = 1000, K = 784;
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    nm_rng r;
+    nm_rng_init(&r, 9, 0);
+    for (int64_t i = 0; i < M * K; i++) A[i] = nm_rng_uniform(&r) - 0.5f;
+    for (int64_t i = 0; i < K * N; i++) B[i] = nm_rng_uniform(&r) - 0.5f;
+    for (int tb = 0; tb < 2; tb++) {
+        nm_set_threads(1);
+        nm_sgemm(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, C1, N);
+        nm_set_threads(2);
+        nm_sgemm(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, C2, N);
+        assert_memory_equal(C1, C2, sizeof(float) * M * N);
+    }
+    /* all four transposes on a small odd shape, C = 0.5 C + op(A) op(B) */
+    const int m = 37, n = 150, k = 29;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int64_t i = 0; i < m * n; i++) C1[i] = (float)(i % 7);
+            nm_sgemm(ta, tb, m, n, k, 1.0f, A, ta ? m : k, B, tb ? k : n, 0.5f, C1, n);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double want = 0.5 * (double)((i * n + j) % 7);
+                    for (int q = 0; q < k; q++)
+                        want += (double)(ta ? A[q * m + i] : A[i * k + q]) * (tb ? B[j * k + q] : B[q * n + j]);
+                    assert_float_equal(C1[i * n + j], want, 1e-4);
+                }
+        }
+    nm_set_threads(0);
+    free(A); free(B); free(C1); free(C2);
+}
+
 int main(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "%s/test_base.XXXXXX", NM_TEST_TMP_DIR);
     if (!mkdtemp(tmp_dir)) {
@@ -764,6 +801,7 @@ int main(void) {
         cmocka_unit_test(test_report_roundtrip),
         cmocka_unit_test(test_report_read_errors),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_sgemm_deterministic),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(tmp_dir); /* empty when every test cleaned up; left for inspection otherwise */

@@ -158,6 +158,12 @@ double  nm_time_now(void);          /* monotonic seconds */
 int64_t nm_peak_rss_bytes(void);    /* peak resident set of this process */
 /* Number of threads the library uses (OpenMP and BLAS); n <= 0 means all cores. */
 void    nm_set_threads(int n);
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major (op: transpose when trans_* is 1), as
+** cblas_sgemm, but with the same bits whatever the thread count: the output is cut into
+** fixed blocks, each one single-threaded product. Every dense product of the engine goes
+** through it. */
+void    nm_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 int     nm_get_threads(void);
 
 /* ---- files ------------------------------------------------------------- */

@@ -182,7 +182,8 @@ nm_status nm_graph_clone(const nm_graph *g, nm_graph **out);
 **   Nr      the same, with a recurrent Affine on the population
 **   NcK     Conv (2-d or 1-d after the input's rank) to N channels, kernel K, then a
 **           population; options follow K in any order: sS stride, pP padding, dD
-**           dilation, gG groups (e.g. 32c3p1, 64c3s2p1g2)
+**           dilation, gG groups (e.g. 32c3p1, 64c3s2p1g2); a last apK or spK pools the
+**           conv's output before the population (16c5ap2)
 **   spK, apK  SumPool / AvgPool with kernel K (stride K; sS sets another)
 ** A Flatten is inserted before the first dense layer after a conv or pool. The hidden
 ** populations are `neuron` nodes, the readout `readout` (LI, CubaLI, or a spiking kind

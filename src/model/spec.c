@@ -119,9 +119,17 @@ static nm_status layer(builder *b, const char *tok, int len, int last) {
         }
         if (*p != 'c') return bad_token(b, tok, len, "is not a size (N), a recurrent size (Nr) or a conv (NcK...)");
         p++;
-        int k = (int)read_num(&p, 1 << 16), s = 1, pad = 0, d = 1, gr = 1;
+        int k = (int)read_num(&p, 1 << 16), s = 1, pad = 0, d = 1, gr = 1, pool_k = 0;
+        nm_node_kind pool_kind = NM_NODE_AVGPOOL;
         if (!k) return bad_token(b, tok, len, "needs a kernel size after 'c' (e.g. 16c5)");
         while (p < end) {
+            if ((*p == 'a' || *p == 's') && p + 1 < end && p[1] == 'p') {   /* pooling before the population */
+                pool_kind = *p == 's' ? NM_NODE_SUMPOOL : NM_NODE_AVGPOOL;
+                p += 2;
+                if (!(pool_k = (int)read_num(&p, 1 << 16))) return bad_token(b, tok, len, "needs a pool size (e.g. 16c5ap2)");
+                if (p != end) return bad_token(b, tok, len, "must end with its pooling (e.g. 16c5p2ap2)");
+                break;
+            }
             char opt = *p++;
             long long v = read_num(&p, 1 << 16);
             if (opt == 'p' && v == 0 && p[-1] == '0') v = 0;
@@ -146,7 +154,16 @@ static nm_status layer(builder *b, const char *tok, int len, int last) {
         b->shape[0] = cg.c_out;
         b->shape[1] = cg.h_out;
         b->shape[2] = cg.w_out;
-        return hidden(b, cg.c_out * cg.h_out * cg.w_out, 0);
+        if (pool_k) {   /* pool the conv's currents: a quarter of the neurons, and pooled once on constant input */
+            int kh = b->is1d ? 1 : pool_k;
+            snprintf(name, sizeof name, "pool%d", b->n_layer);
+            if ((rc = nm_graph_add_pool(b->g, name, pool_kind, kh, pool_k, kh, pool_k, 0, 0, &id)) || (rc = link(b, id))) return rc;
+            if ((rc = nm_pool_geom_init(&cg, b->shape[0], b->shape[1], b->shape[2], kh, pool_k, kh, pool_k, 0, 0)))
+                return nm__error(NM_SHAPE, "architecture '%s': layer '%.*s': %s", b->spec, len, tok, nm_errmsg());
+            b->shape[1] = cg.h_out;
+            b->shape[2] = cg.w_out;
+        }
+        return hidden(b, b->shape[0] * b->shape[1] * b->shape[2], 0);
     }
     if (len >= 3 && (p[0] == 's' || p[0] == 'a') && p[1] == 'p') {
         nm_node_kind kind = p[0] == 's' ? NM_NODE_SUMPOOL : NM_NODE_AVGPOOL;
@@ -268,6 +285,10 @@ void nm_graph_spec(const nm_graph *g, char *buf, size_t size) {
             break;
         case NM_NODE_SUMPOOL:
         case NM_NODE_AVGPOOL:
+            if (g->nodes[nd->src].kind == NM_NODE_CONV && c->sw == c->kw && !c->pw) {   /* fused: 16c5ap2 */
+                APPEND("%s%d", nd->kind == NM_NODE_SUMPOOL ? "sp" : "ap", c->kw);
+                break;
+            }
             APPEND("-%s%d", nd->kind == NM_NODE_SUMPOOL ? "sp" : "ap", c->kw);
             if (c->sw != c->kw) APPEND("s%d", c->sw);
             if (c->pw) APPEND("p%d", c->pw);

@@ -244,7 +244,7 @@ static void affine_dense(const float *W, const float *b, const float *xin, int64
         if (b) memcpy(y + r * n_out, b, sizeof(float) * n_out);
         else memset(y + r * n_out, 0, sizeof(float) * n_out);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n_out, (int)n_in, 1.0f, xin, (int)n_in, W,
+    nm_sgemm(0, 1, (int)m, (int)n_out, (int)n_in, 1.0f, xin, (int)n_in, W,
                 (int)n_in, 1.0f, y, (int)n_out);
 }
 
@@ -299,7 +299,7 @@ static int64_t run_recurrent_lif(nm_exec *x, const nm_node *nd, node_state *s, c
         const float *ft = ff + (ff_rows == 1 ? 0 : (int64_t)t * plane);
         for (int b = 0; b < B; b++) memcpy(rin + (int64_t)b * n, bias, sizeof(float) * n);
         if (t > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)n, (int)n, 1.0f, spk + (int64_t)(t - 1) * plane,
+            nm_sgemm(0, 1, B, (int)n, (int)n, 1.0f, spk + (int64_t)(t - 1) * plane,
                         (int)n, W, (int)n, 1.0f, rin, (int)n);
         float *ut = s->mem + (int64_t)t * plane, *st = spk + (int64_t)t * plane;
         int64_t cnt = 0;

@@ -86,6 +86,22 @@ nomem:
 void nm_bptt_set_rate_reg(nm_bptt *b, float lambda) { b->rate_reg = lambda; }
 int64_t nm_bptt_bytes(const nm_bptt *b) { return b->bytes; }
 
+/* sums (n) = the column sums of a (m, n), row after row in a fixed order: threads own
+** blocks of columns, and the inner loop runs along a row, so it vectorizes. */
+static void col_sums(const float *a, int64_t m, int64_t n, float *sums) {
+    const int64_t blk = 256;
+    #pragma omp parallel for schedule(static)
+    for (int64_t c0 = 0; c0 < n; c0 += blk) {
+        const int64_t c1 = c0 + blk < n ? c0 + blk : n;
+        float *acc = sums + c0;
+        for (int64_t c = c0; c < c1; c++) acc[c - c0] = 0.0f;
+        for (int64_t r = 0; r < m; r++) {
+            const float *row = a + r * n;
+            for (int64_t c = c0; c < c1; c++) acc[c - c0] += row[c];
+        }
+    }
+}
+
 /* dW (n_out, n_in) = gy^T X, db = column sums of gy, gin = gy W (when wanted). */
 static void dense_backward(nm_exec *x, int jsrc, const nm_node *nd, int sparse, const float *W, const float *gy, int64_t m,
                            float *dW, float *db, float *gin) {
@@ -95,19 +111,12 @@ static void dense_backward(nm_exec *x, int jsrc, const nm_node *nd, int sparse, 
         memset(dW, 0, sizeof(float) * n_in * n_out);
         nm_affine_dweight_sparse(gy, in.bits, m, n_in, n_out, dW);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, (int)m, 1.0f, gy, n_out,
+        nm_sgemm(1, 0, n_out, n_in, (int)m, 1.0f, gy, n_out,
                     nm_exec_output_floats(x, jsrc), n_in, 0.0f, dW, n_in);
     }
-    if (db) {
-        #pragma omp parallel for schedule(static)
-        for (int c = 0; c < n_out; c++) {
-            float acc = 0.0f;
-            for (int64_t r = 0; r < m; r++) acc += gy[r * n_out + c];
-            db[c] = acc;
-        }
-    }
+    if (db) col_sums(gy, m, n_out, db);
     if (gin)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, n_in, n_out, 1.0f, gy, n_out, W, n_in, 0.0f, gin, n_in);
+        nm_sgemm(0, 0, (int)m, n_in, n_out, 1.0f, gy, n_out, W, n_in, 0.0f, gin, n_in);
 }
 
 /* A recurrent LIF population, backward step by step: the spikes of step t also reach
@@ -131,7 +140,7 @@ static void recurrent_backward(nm_bptt *bp, int j, const nm_node *nd, const floa
     for (int t = T - 1; t >= 0; t--) {
         memcpy(gs, gy + (int64_t)t * plane, sizeof(float) * plane);
         if (t < T - 1)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, (int)n, (int)n, 1.0f, gI + (int64_t)(t + 1) * plane,
+            nm_sgemm(0, 0, B, (int)n, (int)n, 1.0f, gI + (int64_t)(t + 1) * plane,
                         (int)n, W, (int)n, 1.0f, gs, (int)n);
         const float *ut = u + (int64_t)t * plane, *st = S + (int64_t)t * plane;
         float *gIt = gI + (int64_t)t * plane;
@@ -150,16 +159,11 @@ static void recurrent_backward(nm_bptt *bp, int j, const nm_node *nd, const floa
     /* dW = sum over t >= 1 of dL/dI[t]^T s[t-1]; db = sum of dL/dI */
     float *dW = grads + rn->w_off, *db = grads + rn->b_off;
     if (T > 1)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (T - 1) * B, 1.0f, gI + plane, (int)n, S,
+        nm_sgemm(1, 0, (int)n, (int)n, (T - 1) * B, 1.0f, gI + plane, (int)n, S,
                     (int)n, 0.0f, dW, (int)n);
     else
         memset(dW, 0, sizeof(float) * n * n);
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float acc = 0.0f;
-        for (int64_t r = 0; r < (int64_t)T * B; r++) acc += gI[r * n + i];
-        db[i] = acc;
-    }
+    col_sums(gI, (int64_t)T * B, n, db);
     if (!gin) return;
     if (in_rows == T) {
         memcpy(gin, gI, sizeof(float) * T * plane);
