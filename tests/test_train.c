@@ -168,8 +168,15 @@ static nm_graph *small_net(void) {
     return g;
 }
 
+static nm_optimizer g_opt = NM_OPT_ADAM;   /* what base_config trains with */
+
 static void base_config(nm_train_config *c) {
     nm_train_config_default(c);
+    c->optimizer = g_opt;
+    if (g_opt == NM_OPT_SGD) {
+        c->lr = 0.05f;
+        c->clip_norm = 5.0f;   /* exercise clipping in the resumed run as well */
+    }
     c->epochs = 2;
     c->batch = 16;
     c->eval_batch = 50;
@@ -271,6 +278,13 @@ static void test_resume_is_exact(void **st) {
     free_set(d);
 }
 
+/* The same with SGD (its momentum buffer is what the checkpoint must carry) and clipping. */
+static void test_resume_is_exact_sgd(void **st) {
+    g_opt = NM_OPT_SGD;
+    test_resume_is_exact(st);
+    g_opt = NM_OPT_ADAM;
+}
+
 static void test_config_rejected(void **st) {
     (void)st;
     nm_train_config c;
@@ -305,6 +319,7 @@ int main(void) {
         cmocka_unit_test(test_adam_formula),
         cmocka_unit_test(test_same_weights_any_thread_count),
         cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_resume_is_exact_sgd),
         cmocka_unit_test(test_config_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

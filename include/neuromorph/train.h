@@ -104,6 +104,7 @@ void      nm_adam_step(nm_adam *a, float *params, const float *grads, float lr);
 
 typedef struct nm_sgd {
     int64_t n;
+    int64_t n_decay;       /* weight decay applies to the first n_decay (default: all) */
     float   momentum;      /* mu (0: plain SGD)                          */
     float   weight_decay;  /* coupled L2: g += wd * w (PyTorch's SGD)    */
     int     nesterov;

@@ -11,7 +11,6 @@
 */
 #include <neuromorph/run.h>
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,8 +243,7 @@ static void affine_dense(const float *W, const float *b, const float *xin, int64
         if (b) memcpy(y + r * n_out, b, sizeof(float) * n_out);
         else memset(y + r * n_out, 0, sizeof(float) * n_out);
     }
-    nm_sgemm(0, 1, (int)m, (int)n_out, (int)n_in, 1.0f, xin, (int)n_in, W,
-                (int)n_in, 1.0f, y, (int)n_out);
+    nm_sgemm(0, 1, m, n_out, n_in, 1.0f, xin, n_in, W, n_in, 1.0f, y, n_out);
 }
 
 /* 1 if every value is 0 or 1. */
@@ -256,7 +254,7 @@ static int all_binary(const float *v, int64_t n) {
     return ok;
 }
 
-static void run_dense(nm_exec *x, int j, const nm_node *nd, node_state *s, const float *params) {
+static void run_dense(nm_exec *x, const nm_node *nd, node_state *s, const float *params) {
     const int jsrc = through(x, nd->src);
     node_state *src = &x->st[jsrc];
     const int64_t m = (int64_t)src->rows * x->batch;
@@ -278,7 +276,6 @@ static void run_dense(nm_exec *x, int j, const nm_node *nd, node_state *s, const
     } else {
         affine_dense(W, b, nm_exec_output_floats(x, jsrc), m, nd->n_in, nd->n_out, s->out);
     }
-    (void)j;
 }
 
 /* A LIF population with a recurrent Affine: I[t] = ff[t] + W s[t-1] + b, one step at a
@@ -299,8 +296,7 @@ static int64_t run_recurrent_lif(nm_exec *x, const nm_node *nd, node_state *s, c
         const float *ft = ff + (ff_rows == 1 ? 0 : (int64_t)t * plane);
         for (int b = 0; b < B; b++) memcpy(rin + (int64_t)b * n, bias, sizeof(float) * n);
         if (t > 0)
-            nm_sgemm(0, 1, B, (int)n, (int)n, 1.0f, spk + (int64_t)(t - 1) * plane,
-                        (int)n, W, (int)n, 1.0f, rin, (int)n);
+            nm_sgemm(0, 1, B, n, n, 1.0f, spk + (int64_t)(t - 1) * plane, n, W, n, 1.0f, rin, n);
         float *ut = s->mem + (int64_t)t * plane, *st = spk + (int64_t)t * plane;
         int64_t cnt = 0;
         #pragma omp parallel for schedule(static) reduction(+:cnt)
@@ -430,7 +426,7 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
         switch (nd->kind) {
         case NM_NODE_AFFINE:
         case NM_NODE_LINEAR:
-            run_dense(x, j, nd, s, params);
+            run_dense(x, nd, s, params);
             break;
         case NM_NODE_CONV:
             s->rows = src->rows;

@@ -13,7 +13,6 @@
 */
 #include <neuromorph/train.h>
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,12 +110,11 @@ static void dense_backward(nm_exec *x, int jsrc, const nm_node *nd, int sparse, 
         memset(dW, 0, sizeof(float) * n_in * n_out);
         nm_affine_dweight_sparse(gy, in.bits, m, n_in, n_out, dW);
     } else {
-        nm_sgemm(1, 0, n_out, n_in, (int)m, 1.0f, gy, n_out,
-                    nm_exec_output_floats(x, jsrc), n_in, 0.0f, dW, n_in);
+        nm_sgemm(1, 0, n_out, n_in, m, 1.0f, gy, n_out, nm_exec_output_floats(x, jsrc), n_in, 0.0f, dW, n_in);
     }
     if (db) col_sums(gy, m, n_out, db);
     if (gin)
-        nm_sgemm(0, 0, (int)m, n_in, n_out, 1.0f, gy, n_out, W, n_in, 0.0f, gin, n_in);
+        nm_sgemm(0, 0, m, n_in, n_out, 1.0f, gy, n_out, W, n_in, 0.0f, gin, n_in);
 }
 
 /* A recurrent LIF population, backward step by step: the spikes of step t also reach
@@ -140,8 +138,7 @@ static void recurrent_backward(nm_bptt *bp, int j, const nm_node *nd, const floa
     for (int t = T - 1; t >= 0; t--) {
         memcpy(gs, gy + (int64_t)t * plane, sizeof(float) * plane);
         if (t < T - 1)
-            nm_sgemm(0, 0, B, (int)n, (int)n, 1.0f, gI + (int64_t)(t + 1) * plane,
-                        (int)n, W, (int)n, 1.0f, gs, (int)n);
+            nm_sgemm(0, 0, B, n, n, 1.0f, gI + (int64_t)(t + 1) * plane, n, W, n, 1.0f, gs, n);
         const float *ut = u + (int64_t)t * plane, *st = S + (int64_t)t * plane;
         float *gIt = gI + (int64_t)t * plane;
         #pragma omp parallel for schedule(static)
@@ -159,8 +156,7 @@ static void recurrent_backward(nm_bptt *bp, int j, const nm_node *nd, const floa
     /* dW = sum over t >= 1 of dL/dI[t]^T s[t-1]; db = sum of dL/dI */
     float *dW = grads + rn->w_off, *db = grads + rn->b_off;
     if (T > 1)
-        nm_sgemm(1, 0, (int)n, (int)n, (T - 1) * B, 1.0f, gI + plane, (int)n, S,
-                    (int)n, 0.0f, dW, (int)n);
+        nm_sgemm(1, 0, n, n, (T - 1) * B, 1.0f, gI + plane, n, S, n, 0.0f, dW, n);
     else
         memset(dW, 0, sizeof(float) * n * n);
     col_sums(gI, (int64_t)T * B, n, db);

@@ -26,6 +26,7 @@ nm_status nm_sgd_create(int64_t n, float momentum, nm_sgd **out) {
     nm_sgd *s = calloc(1, sizeof *s);
     if (!s) return nm__error(NM_NOMEM, "out of memory for the optimizer");
     s->n = n;
+    s->n_decay = n;
     s->momentum = momentum;
     s->buf = nm_alloc(sizeof(float) * (n ? n : 1));
     if (!s->buf) {
@@ -50,12 +51,12 @@ void nm_sgd_step(nm_sgd *s, float *p, const float *g, float lr) {
     if (mu == 0.0f) {
         /* plain SGD keeps no state; the buffer is left untouched */
         #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < s->n; i++) p[i] -= lr * (g[i] + wd * p[i]);
+        for (int64_t i = 0; i < s->n; i++) p[i] -= lr * (g[i] + (i < s->n_decay ? wd * p[i] : 0.0f));
         return;
     }
     #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < s->n; i++) {
-        float gi = g[i] + wd * p[i];
+        float gi = g[i] + (i < s->n_decay ? wd * p[i] : 0.0f);
         float bi = first ? gi : mu * b[i] + gi;
         b[i] = bi;
         p[i] -= lr * (nesterov ? gi + mu * bi : bi);

@@ -196,6 +196,52 @@ done:
     return rc;
 }
 
+/* ---- optimizers ------------------------------------------------------- */
+
+/* The optimizer of a run: Adam or SGD, and the state a checkpoint saves (Adam's two
+** moments; SGD's momentum buffer, then zeros, so both share one layout). */
+typedef struct optimizer {
+    nm_optimizer kind;
+    nm_adam     *adam;
+    nm_sgd      *sgd;
+    float       *zeros;
+} optimizer;
+
+static nm_status opt_create(optimizer *o, const nm_train_config *c, const nm_graph *g) {
+    const int64_t n = nm_graph_n_params(g);
+    nm_status rc;
+    memset(o, 0, sizeof *o);
+    o->kind = c->optimizer;
+    if (c->optimizer == NM_OPT_SGD) {
+        if ((rc = nm_sgd_create(n, c->momentum, &o->sgd))) return rc;
+        o->sgd->weight_decay = c->weight_decay;
+        o->sgd->n_decay = nm_graph_n_decay_params(g);
+        if (!(o->zeros = nm_alloc(sizeof(float) * (n ? n : 1)))) return nm__error(NM_NOMEM, "out of memory for the optimizer");
+        return NM_OK;
+    }
+    if ((rc = nm_adam_create(n, &o->adam))) return rc;
+    o->adam->weight_decay = c->weight_decay;
+    o->adam->n_decay = nm_graph_n_decay_params(g);
+    return NM_OK;
+}
+
+static void opt_destroy(optimizer *o) {
+    nm_adam_destroy(o->adam);
+    nm_sgd_destroy(o->sgd);
+    nm_free(o->zeros);
+}
+
+static void opt_step(optimizer *o, float *p, const float *g, float lr) {
+    if (o->sgd) nm_sgd_step(o->sgd, p, g, lr);
+    else nm_adam_step(o->adam, p, g, lr);
+}
+
+/* The saved state: n, steps taken, two arrays of n floats. */
+static int64_t opt_n(const optimizer *o) { return o->sgd ? o->sgd->n : o->adam->n; }
+static int64_t *opt_t(optimizer *o) { return o->sgd ? &o->sgd->t : &o->adam->t; }
+static float *opt_s1(optimizer *o) { return o->sgd ? o->sgd->buf : o->adam->m; }
+static float *opt_s2(optimizer *o) { return o->sgd ? o->zeros : o->adam->v; }
+
 /* ---- checkpoints ------------------------------------------------------- */
 /*
 ** Layout: "NMCKPT01", the run's identity (what must match to resume), the position and
@@ -228,7 +274,7 @@ typedef struct ckpt {
     ckpt_pos        pos;
     nm_epoch_stats *hist;
     const nm_graph *g;
-    const nm_adam  *opt;
+    optimizer      *opt;
 } ckpt;
 
 #define CK(call) do { if ((rc = (call))) return rc; } while (0)
@@ -245,10 +291,11 @@ static nm_status ckpt_write(FILE *f, void *user) {
     CK(nm_stream_put_crc(&s));
     CK(nm_graph_write(k->g, f));
     nm_stream_init(&s, f, "checkpoint");
-    CK(nm_stream_put(&s, &k->opt->n, sizeof k->opt->n));
-    CK(nm_stream_put(&s, &k->opt->t, sizeof k->opt->t));
-    CK(nm_stream_put(&s, k->opt->m, sizeof(float) * k->opt->n));
-    CK(nm_stream_put(&s, k->opt->v, sizeof(float) * k->opt->n));
+    const int64_t n = opt_n(k->opt);
+    CK(nm_stream_put(&s, &n, sizeof n));
+    CK(nm_stream_put(&s, opt_t(k->opt), sizeof(int64_t)));
+    CK(nm_stream_put(&s, opt_s1(k->opt), sizeof(float) * n));
+    CK(nm_stream_put(&s, opt_s2(k->opt), sizeof(float) * n));
     return nm_stream_put_crc(&s);
 }
 
@@ -293,7 +340,7 @@ static int same_structure(const nm_graph *a, const nm_graph *b) {
 }
 
 /* Loads a checkpoint into g and opt after checking it belongs to this run. */
-static nm_status ckpt_load(const char *path, const ckpt_ident *want, nm_graph *g, nm_adam *opt, ckpt_pos *pos,
+static nm_status ckpt_load(const char *path, const ckpt_ident *want, nm_graph *g, optimizer *opt, ckpt_pos *pos,
                            nm_epoch_stats *hist) {
     FILE *f = fopen(path, "rb");
     if (!f) return nm__error(errno == ENOENT ? NM_NOTFOUND : NM_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
@@ -328,12 +375,12 @@ static nm_status ckpt_load(const char *path, const ckpt_ident *want, nm_graph *g
     nm_stream_init(&s, f, path);
     if ((rc = nm_stream_get(&s, &n, sizeof n, "the optimizer size")) || (rc = nm_stream_get(&s, &t, sizeof t, "the optimizer step")))
         goto done;
-    if (n != opt->n || t < 0) { rc = nm__error(NM_FORMAT, "'%s': optimizer state does not match the model", path); goto done; }
-    if ((rc = nm_stream_get(&s, opt->m, sizeof(float) * n, "the optimizer moments")) ||
-        (rc = nm_stream_get(&s, opt->v, sizeof(float) * n, "the optimizer moments")) || (rc = nm_stream_check_crc(&s)))
+    if (n != opt_n(opt) || t < 0) { rc = nm__error(NM_FORMAT, "'%s': optimizer state does not match the model", path); goto done; }
+    if ((rc = nm_stream_get(&s, opt_s1(opt), sizeof(float) * n, "the optimizer state")) ||
+        (rc = nm_stream_get(&s, opt_s2(opt), sizeof(float) * n, "the optimizer state")) || (rc = nm_stream_check_crc(&s)))
         goto done;
     if (fgetc(f) != EOF) { rc = nm__error(NM_FORMAT, "'%s' has trailing bytes", path); goto done; }
-    opt->t = t;
+    *opt_t(opt) = t;
     memcpy(nm_graph_params(g), nm_graph_params_const(cg), sizeof(float) * nm_graph_n_params(g));
 #undef MISMATCH
 done:
@@ -344,20 +391,6 @@ done:
 
 /* ---- training ---------------------------------------------------------- */
 
-
-/* SGD with momentum (PyTorch's semantics, as nm_sgd_step) on the Adam state's m buffer, so
-** both optimizers share one checkpoint layout; L2 weight decay on the weights only. */
-static void sgd_step(nm_adam *a, const nm_train_config *c, float *p, const float *g, float lr) {
-    const float mu = c->momentum, wd = c->weight_decay;
-    const int first = a->t == 0;
-    a->t++;
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < a->n; i++) {
-        float gi = g[i] + (i < a->n_decay ? wd * p[i] : 0.0f);
-        a->m[i] = first ? gi : mu * a->m[i] + gi;
-        p[i] -= lr * a->m[i];
-    }
-}
 
 nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test, const nm_train_config *c,
                    nm_train_result *res) {
@@ -376,7 +409,7 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     const nm_lr_schedule sched = {c->schedule, c->lr, c->lr_final, c->step_gamma, c->step_every, c->warmup};
     nm_exec *x = NULL;
     nm_bptt *bp = NULL;
-    nm_adam *opt = NULL;
+    optimizer opt = {0};
     batcher bt;
     float *g_mem = NULL, *grads = NULL;
     int64_t *perm = NULL;
@@ -388,13 +421,9 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     memset(&pos, 0, sizeof pos);
     memset(&bt, 0, sizeof bt);
     if ((rc = batcher_init(&bt, c, nm_graph_input_size(g), max_batch))) goto done;
-    if ((rc = nm_exec_create(g, &ec, &x)) || (rc = nm_bptt_create(x, &bp)) || (rc = nm_adam_create(n_params, &opt)))
-        goto done;
+    if ((rc = nm_exec_create(g, &ec, &x)) || (rc = nm_bptt_create(x, &bp)) || (rc = opt_create(&opt, c, g))) goto done;
     if ((rc = nm_exec_set_surrogate(x, &c->surrogate))) goto done;
     nm_bptt_set_rate_reg(bp, c->rate_reg);
-    /* One state layout for both optimizers: SGD keeps its momentum buffer in m. */
-    opt->weight_decay = c->weight_decay;
-    opt->n_decay = nm_graph_n_decay_params(g);
     g_mem = nm_alloc(sizeof(float) * (int64_t)c->n_steps * max_batch * nm_graph_output_size(g));
     grads = nm_alloc(sizeof(float) * (n_params ? n_params : 1));
     perm = malloc(sizeof(int64_t) * (size_t)n_train);
@@ -404,7 +433,7 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
         FILE *probe = fopen(c->checkpoint, "rb");
         if (probe) {
             fclose(probe);
-            if ((rc = ckpt_load(c->checkpoint, &ident, g, opt, &pos, res->history))) goto done;
+            if ((rc = ckpt_load(c->checkpoint, &ident, g, &opt, &pos, res->history))) goto done;
             res->resumed = 1;
             if (pos.epoch >= c->epochs && pos.n_hist >= c->epochs)
                 nm_log(NM_LOG_INFO, "checkpoint '%s' has already finished %d epochs", c->checkpoint, pos.n_hist);
@@ -414,7 +443,7 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     res->start_batch = pos.batch_index;
     res->n_epochs = pos.n_hist;
 
-    ckpt k = {ident, pos, res->history, g, opt};
+    ckpt k = {ident, pos, res->history, g, &opt};
     double last_ckpt = nm_time_now();
 
     for (int e = pos.epoch; e < c->epochs; e++) {
@@ -437,8 +466,7 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
             loss += bs * nm_bptt_backward(bp, g_mem, c->detach_reset, grads);
             if (c->clip_norm > 0) nm_clip_grad_norm(grads, n_params, c->clip_norm);
             lr = nm_lr_at(&sched, (int64_t)e * steps_per_epoch + bi, total_steps, steps_per_epoch);
-            if (c->optimizer == NM_OPT_SGD) sgd_step(opt, c, nm_graph_params(g), grads, lr);
-            else nm_adam_step(opt, nm_graph_params(g), grads, lr);
+            opt_step(&opt, nm_graph_params(g), grads, lr);
             nm_graph_project(g, c->dt);
             if (!isfinite(loss)) { rc = nm__error(NM_RANGE, "training diverged (loss is not finite) in epoch %d; lower --lr", e + 1); goto done; }
             pos.loss_sum += loss;
@@ -508,7 +536,7 @@ done:
     free(perm);
     nm_free(grads);
     nm_free(g_mem);
-    nm_adam_destroy(opt);
+    opt_destroy(&opt);
     nm_bptt_destroy(bp);
     nm_exec_destroy(x);
     batcher_free(&bt);
