@@ -89,6 +89,13 @@ nm_status nm_graph_write(const nm_graph *g, FILE *f) {
     return nm_stream_put_crc(s);
 }
 
+/* a * b <= limit, without overflow, for a >= 0 and b > 0 (1 if b is 0 and a is 0). */
+static int fits(int64_t a, int64_t b, int64_t limit) {
+    if (a < 0 || b < 0) return 0;
+    if (a == 0 || b == 0) return 1;
+    return a <= limit / b;
+}
+
 /* Adds table node j to g through the public API. */
 static nm_status rebuild_node(nm_graph *g, const nm_node *nd, const float *consts, int64_t nc, int *delays) {
     const nm_conv_geom *c = &nd->conv;
@@ -165,6 +172,21 @@ nm_status nm_graph_read(FILE *f, const char *fname, nm_graph **out) {
         const nm_node *nd = &tab[j];
         if (nd->src < -1 || nd->src >= (int32_t)n || nd->src == (int32_t)j || nd->rec < -1 || nd->rec >= (int32_t)n) {
             rc = nm__error(NM_FORMAT, "'%s': node '%s' has an invalid edge", s->name, nd->name);
+            goto fail;
+        }
+        /* Every tensor must fit in the parameters the file declares (checked against its
+        ** size below), so a forged node cannot make compile allocate more than the file holds. */
+        int ok = 1;
+        const nm_conv_geom *c = &nd->conv;
+        if (nd->kind == NM_NODE_AFFINE || nd->kind == NM_NODE_LINEAR)
+            ok = fits(nd->n_in, nd->n_out, np);
+        else if (nd->kind == NM_NODE_CONV)
+            ok = c->groups > 0 && c->kh > 0 && c->kw > 0 && fits(c->c_in / c->groups, c->c_out, np) &&
+                 fits((int64_t)c->kh * c->kw, c->c_out * (c->c_in / c->groups), np);
+        else if (nd->kind == NM_NODE_SCALE || (nd->flags & NM_NODE_LEARN_NEURON))
+            ok = nd->n_out <= np;
+        if (!ok) {
+            rc = nm__error(NM_FORMAT, "'%s': node '%s' needs more parameters than the file holds", s->name, nd->name);
             goto fail;
         }
         if ((nd->flags & NM_NODE_RECURRENT) && (nd->rec < 0 || nd->rec >= (int32_t)j)) {

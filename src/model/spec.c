@@ -258,6 +258,16 @@ nm_status nm_graph_from_spec(const char *spec, const nm_lif_params *hidden_p, co
         if (w_ > 0) len += (size_t)w_;                                                \
     } while (0)
 
+/* 1 if a conv or pool works in 2-d (an image of height 1 must then print as Cx1xW). */
+static int two_d_layers(const nm_graph *g) {
+    for (int j = 0; j < g->n; j++) {
+        const nm_node *nd = &g->nodes[j];
+        if (nd->kind == NM_NODE_CONV && !(nd->flags & NM_NODE_CONV1D)) return 1;
+        if ((nd->kind == NM_NODE_SUMPOOL || nd->kind == NM_NODE_AVGPOOL) && (nd->conv.kh != 1 || nd->conv.sh != 1)) return 1;
+    }
+    return 0;
+}
+
 void nm_graph_spec(const nm_graph *g, char *buf, size_t size) {
     size_t len = 0;
     buf[0] = 0;
@@ -266,8 +276,13 @@ void nm_graph_spec(const nm_graph *g, char *buf, size_t size) {
         const nm_conv_geom *c = &nd->conv;
         switch (nd->kind) {
         case NM_NODE_INPUT:
-            if (nd->shape[1] == 1 && nd->shape[2] == 1) APPEND("%lld", (long long)nd->shape[0]);
-            else if (nd->shape[1] == 1) APPEND("%lldx%lld", (long long)nd->shape[0], (long long)nd->shape[2]);
+            if (nd->shape[1] == 1 && nd->shape[2] == 1 && !(g->n > 1 && (g->nodes[1].kind == NM_NODE_CONV ||
+                                                                        g->nodes[1].kind == NM_NODE_SUMPOOL ||
+                                                                        g->nodes[1].kind == NM_NODE_AVGPOOL ||
+                                                                        g->nodes[1].kind == NM_NODE_FLATTEN)))
+                APPEND("%lld", (long long)nd->shape[0]);   /* a vector; "Cx1" for a 1-d signal of length 1 */
+            else if (nd->shape[1] == 1 && !two_d_layers(g))
+                APPEND("%lldx%lld", (long long)nd->shape[0], (long long)nd->shape[2]);
             else APPEND("%lldx%lldx%lld", (long long)nd->shape[0], (long long)nd->shape[1], (long long)nd->shape[2]);
             break;
         case NM_NODE_AFFINE:
