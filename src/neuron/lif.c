@@ -180,38 +180,58 @@ int64_t nm_lif_forward(const nm_lif_step *c, const nm_surrogate *s, int n_steps,
     return total;
 }
 
+/* One batch row of the LIF backward, all steps. Inlined with the surrogate kind, the reset
+** mode and the flags as constants (see nm_lif_backward), so each combination compiles to
+** its own branch-free loop that vectorizes. */
+static inline __attribute__((always_inline)) void lif_backward_row(
+    const nm_lif_step *c, nm_surrogate_kind kind, float k, int smooth, nm_reset mode, int detach_reset, int sum_I,
+    int n_steps, int64_t n, int64_t plane, const float *u, const float *g_spk, float *g_I, float *gv) {
+    const float alpha = c->alpha, beta = c->beta, vth = c->v_th, vr = c->v_reset, jump = vth - vr;
+    for (int64_t i = 0; i < n; i++) gv[i] = 0.0f;
+    for (int t = n_steps - 1; t >= 0; t--) {
+        const float *ut = u + (int64_t)t * plane;
+        const float *gs = g_spk + (int64_t)t * plane;
+        float *gI = g_I + (sum_I ? 0 : (int64_t)t * plane);
+        for (int64_t i = 0; i < n; i++) {
+            float x = ut[i] - vth;
+            float sg = surr_grad(kind, k, x);
+            float si = spike_of(kind, k, smooth, x), dv_du, dv_ds;
+            reset_grad(mode, ut[i], si, jump, vr, &dv_du, &dv_ds);
+            float g_s = gs[i] + (detach_reset ? 0.0f : gv[i] * dv_ds);
+            float gu = gv[i] * dv_du + g_s * sg;
+            if (sum_I) gI[i] += beta * gu;
+            else gI[i] = beta * gu;
+            gv[i] = alpha * gu;
+        }
+    }
+}
+
 void nm_lif_backward(const nm_lif_step *c, const nm_surrogate *s, int n_steps, int batch,
                      int64_t n, const float *u, const float *g_spk, int detach_reset,
                      float *g_I, int I_rows, float *ws) {
-    const float alpha = c->alpha, beta = c->beta, vth = c->v_th, vr = c->v_reset;
-    const float jump = vth - vr;
-    const int smooth = s->smooth_forward;
+    const int smooth = s->smooth_forward, sum_I = I_rows == 1;
     const nm_surrogate_kind kind = s->kind;
     const float k = s->slope;
     const int64_t plane = (int64_t)batch * n;
+    /* The common training case (fast sigmoid, subtractive reset, hard spikes, reset
+    ** detached) gets a loop of its own; everything else shares a generic one. */
+    const int common = kind == NM_SURR_FAST_SIGMOID && c->reset == NM_RESET_SUBTRACT && !smooth && detach_reset;
 
-    if (I_rows == 1) memset(g_I, 0, sizeof(float) * plane);
+    if (sum_I) memset(g_I, 0, sizeof(float) * plane);
 
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < batch; b++) {
-        float *gv = ws + (int64_t)b * n;   /* dL/dv[t], carried backward in time */
-        for (int64_t i = 0; i < n; i++) gv[i] = 0.0f;
-        for (int t = n_steps - 1; t >= 0; t--) {
-            const float *ut = u + (int64_t)t * plane + (int64_t)b * n;
-            const float *gs = g_spk + (int64_t)t * plane + (int64_t)b * n;
-            float *gI = g_I + (I_rows == 1 ? 0 : (int64_t)t * plane) + (int64_t)b * n;
-            for (int64_t i = 0; i < n; i++) {
-                float x = ut[i] - vth;
-                float sg = surr_grad(kind, k, x);
-                float si = spike_of(kind, k, smooth, x), dv_du, dv_ds;
-                reset_grad(c->reset, ut[i], si, jump, vr, &dv_du, &dv_ds);
-                float g_s = gs[i] + (detach_reset ? 0.0f : gv[i] * dv_ds);
-                float gu = gv[i] * dv_du + g_s * sg;
-                if (I_rows == 1) gI[i] += beta * gu;
-                else gI[i] = beta * gu;
-                gv[i] = alpha * gu;
-            }
-        }
+        const int64_t o = (int64_t)b * n;
+        float *gv = ws + o;   /* dL/dv[t], carried backward in time */
+        if (common && sum_I)
+            lif_backward_row(c, NM_SURR_FAST_SIGMOID, k, 0, NM_RESET_SUBTRACT, 1, 1, n_steps, n, plane, u + o, g_spk + o,
+                             g_I + o, gv);
+        else if (common)
+            lif_backward_row(c, NM_SURR_FAST_SIGMOID, k, 0, NM_RESET_SUBTRACT, 1, 0, n_steps, n, plane, u + o, g_spk + o,
+                             g_I + o, gv);
+        else
+            lif_backward_row(c, kind, k, smooth, c->reset, detach_reset, sum_I, n_steps, n, plane, u + o, g_spk + o,
+                             g_I + o, gv);
     }
 }
 
