@@ -50,7 +50,7 @@ int64_t nm_bits_words(int64_t n) { return (n + 63) / 64; }
 
 /* The word of x[0:len] (len <= 64). The compares vectorize into flag bytes; a multiply then
 ** gathers 8 flag bytes (0 or 1) into 8 bits: bit i of (v * 0x0102040810204080) >> 56 is
-** byte i of v, as no partial products overlap. Six times faster than a shift per bit. */
+** byte i of v, as no partial products overlap. Several times faster than a shift per bit. */
 static uint64_t pack_word(const float *x, int64_t len) {
     unsigned char f[64];
     if (len == 64) {
@@ -149,13 +149,16 @@ static void forward_block(const float *Wt, const float *b, const uint64_t *bits,
             for (int64_t c = 0; c < cols; c++) out[r - r0][c] = bias[c];
     for (int64_t k = 0; k < nw; k++) {
         const int64_t jn = n_in - k * 64 < 64 ? n_in - k * 64 : 64;
+        /* Bits past n_in are 0 by contract; masking them costs nothing and keeps the
+        ** unfilled rows of the tile unread whatever the caller passes. */
+        const uint64_t keep = jn == 64 ? ~0ull : (1ull << jn) - 1;
         for (int64_t j = 0; j < jn; j++) {
             const float *src = Wt + (k * 64 + j) * n_out + c0;
             for (int64_t c = 0; c < w; c++) tile[j][c] = src[c];
             for (int64_t c = w; c < cols; c++) tile[j][c] = 0.0f;
         }
         for (int64_t r = r0; r < r1; r++) {
-            const uint64_t word = bits[r * nw + k];
+            const uint64_t word = bits[r * nw + k] & keep;
             /* The first word starts from the bias; later words continue from the partial
             ** sum, which a word without set bits leaves as it is. */
             if (k && !word) continue;
@@ -175,10 +178,11 @@ void nm_affine_forward_sparse(const float *Wt, const float *b, const uint64_t *b
     for (int t = 0; t < nt; t++) {
         const int64_t r0 = m * t / nt, r1 = m * (t + 1) / nt;
         if (r0 == r1) continue;
-        float(*buf)[FWD_COLS] = malloc(sizeof(float) * FWD_COLS * FWD_ROWS);
+        const int64_t want = r1 - r0 < FWD_ROWS ? r1 - r0 : FWD_ROWS;
+        float (*buf)[FWD_COLS] = malloc(sizeof(float) * FWD_COLS * want);
         float small[64][FWD_COLS];   /* out of memory: 64 rows at a time, slower, same sums */
-        float(*out)[FWD_COLS] = buf ? buf : small;
-        const int64_t rows = buf ? FWD_ROWS : 64;
+        float (*out)[FWD_COLS] = buf ? buf : small;
+        const int64_t rows = buf ? want : 64;
         for (int64_t s0 = r0; s0 < r1; s0 += rows) {
             const int64_t s1 = s0 + rows < r1 ? s0 + rows : r1;
             for (int64_t c0 = 0; c0 < n_out; c0 += FWD_COLS) {

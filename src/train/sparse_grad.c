@@ -11,10 +11,12 @@
 **     set, read from gy.
 **   - To find those rows, the bits are transposed 64 rows x 64 inputs at a time (a 64 x 64
 **     bit transpose), which gives each input one word saying which of 64 rows have it set.
-**   - Rows go in chunks of 64. A chunk's 64 x 128 slice of gy (32 KiB) stays in L1 while every
-**     input of the tile reads it; the sums between chunks live in S (inputs x 128 floats, in
-**     L2), read and written once per input and chunk. So gy is read from memory once per
-**     column block, however many inputs there are.
+**   - Rows go in chunks of 64. A chunk's 64 x 128 slice of gy is copied into a packed tile G
+**     (32 KiB, in L1) that every input of the tile then reads; the next chunk's rows are
+**     prefetched meanwhile, as nothing else would fetch rows n_out floats apart.
+**   - Between chunks the sums live in S (inputs x 128 floats, in L2), read and written once
+**     per input and chunk, so gy is read from memory once per column block however many
+**     inputs there are. S starts as the tile of dW, transposed, and goes back at the end.
 **   - S is a per-thread buffer of up to DW_MAX_WORDS x 64 x 128 floats (1 MiB), allocated
 **     once per call outside the loops. If that allocation fails, tiles of one word use a
 **     32 KiB buffer on the stack instead: slower (gy is then read once per word), same bits.
@@ -96,10 +98,17 @@ static void dweight_tile(const float *gy, const uint64_t *bits, int64_t m, int64
     const int64_t nw = nm_bits_words(n_in), j0 = k0 * 64, jn = (n_in < k1 * 64 ? n_in : k1 * 64) - j0;
     /* The narrowest register block covering w columns; columns past w are zero padding. */
     const int cols = w > 64 ? 128 : w > 32 ? 64 : w > 16 ? 32 : 16;
+    const int shift = cols == 128 ? 3 : cols == 64 ? 2 : cols == 32 ? 1 : 0;   /* lines per row: 1 << shift */
     float G[64][DW_COLS];            /* the chunk's rows of gy, columns [c0, c0 + cols) */
     uint64_t t[DW_MAX_WORDS][64];    /* t[k - k0][jj] bit i: row r0 + i has input 64 k + jj */
-    for (int64_t j = 0; j < jn; j++)
-        for (int64_t c = 0; c < cols; c++) S[j][c] = c < w ? dW[(c0 + c) * n_in + j0 + j] : 0.0f;
+    /* S = the tile of dW, transposed, 16 inputs at a time (8 KiB of S, which stays in L1). */
+    for (int64_t jb = 0; jb < jn; jb += 16) {
+        const int64_t je = jb + 16 < jn ? jb + 16 : jn;
+        for (int64_t c = 0; c < w; c++)
+            for (int64_t j = jb; j < je; j++) S[j][c] = dW[(c0 + c) * n_in + j0 + j];
+        for (int64_t c = w; c < cols; c++)
+            for (int64_t j = jb; j < je; j++) S[j][c] = 0.0f;
+    }
     for (int64_t r0 = 0; r0 < m; r0 += 64) {
         const int64_t rn = m - r0 < 64 ? m - r0 : 64;
         for (int64_t k = k0; k < k1; k++) {
@@ -108,15 +117,25 @@ static void dweight_tile(const float *gy, const uint64_t *bits, int64_t m, int64
         }
         /* The chunk's slice of gy, packed: its rows are n_out floats apart in gy (and the
         ** last ones may end before a cols-wide read). */
-        for (int64_t i = 0; i < 64; i++)
-            for (int64_t c = 0; c < cols; c++) G[i][c] = i < rn && c < w ? gy[(r0 + i) * n_out + c0 + c] : 0.0f;
+        for (int64_t i = 0; i < rn; i++) {   /* rows past rn have no set bits: never read */
+            const float *src = gy + (r0 + i) * n_out + c0;
+            for (int64_t c = 0; c < w; c++) G[i][c] = src[c];
+            for (int64_t c = w; c < cols; c++) G[i][c] = 0.0f;
+        }
         for (int64_t j = 0; j < jn; j++) {
+            /* One cache line of the next chunk's slice of gy per input, so that packing it
+            ** finds it in cache: its rows are far apart, and no hardware prefetcher follows. */
+            const int64_t pr = r0 + 64 + (j >> shift), pc = 16 * (j & ((1 << shift) - 1));
+            if (pr < r0 + 128 && pr < m && pc < w) __builtin_prefetch(gy + pr * n_out + c0 + pc);
             const uint64_t word = t[j >> 6][j & 63];
-            if (word) gather_any(G, word, S[j], cols);
+            if (word) gather_any((const float (*)[DW_COLS])G, word, S[j], cols);
         }
     }
-    for (int64_t c = 0; c < w; c++)
-        for (int64_t j = 0; j < jn; j++) dW[(c0 + c) * n_in + j0 + j] = S[j][c];
+    for (int64_t jb = 0; jb < jn; jb += 16) {
+        const int64_t je = jb + 16 < jn ? jb + 16 : jn;
+        for (int64_t c = 0; c < w; c++)
+            for (int64_t j = jb; j < je; j++) dW[(c0 + c) * n_in + j0 + j] = S[j][c];
+    }
 }
 
 void nm_affine_dweight_sparse(const float *gy, const uint64_t *bits, int64_t m, int64_t n_in, int64_t n_out,
