@@ -32,6 +32,16 @@ static long long read_num(const char **p, long long max) {
     return v;
 }
 
+/* A layer option: a letter and a number (s2, p1, d2, g4); only padding may be 0. Returns 0
+** when the number is missing or not allowed. */
+static int read_option(const char **p, char *opt, long long *v) {
+    *opt = *(*p)++;
+    const char *start = *p;
+    *v = read_num(p, 1 << 16);
+    if (*v) return 1;
+    return *opt == 'p' && *p > start;   /* read_num read a literal 0 */
+}
+
 typedef struct builder {
     nm_graph *g;
     const nm_spec_options *o;
@@ -130,10 +140,9 @@ static nm_status layer(builder *b, const char *tok, int len, int last) {
                 if (p != end) return bad_token(b, tok, len, "must end with its pooling (e.g. 16c5p2ap2)");
                 break;
             }
-            char opt = *p++;
-            long long v = read_num(&p, 1 << 16);
-            if (opt == 'p' && v == 0 && p[-1] == '0') v = 0;
-            else if (!v) return bad_token(b, tok, len, "has an option without a positive number");
+            char opt;
+            long long v;
+            if (!read_option(&p, &opt, &v)) return bad_token(b, tok, len, "has an option without a positive number");
             if (opt == 's') s = (int)v;
             else if (opt == 'p') pad = (int)v;
             else if (opt == 'd') d = (int)v;
@@ -171,10 +180,9 @@ static nm_status layer(builder *b, const char *tok, int len, int last) {
         int k = (int)read_num(&p, 1 << 16), s = k, pad = 0;
         if (!k) return bad_token(b, tok, len, "needs a kernel size (e.g. ap2)");
         while (p < end) {
-            char opt = *p++;
-            long long v = read_num(&p, 1 << 16);
-            if (opt == 'p' && v == 0 && p[-1] == '0') v = 0;
-            else if (!v) return bad_token(b, tok, len, "has an option without a positive number");
+            char opt;
+            long long v;
+            if (!read_option(&p, &opt, &v)) return bad_token(b, tok, len, "has an option without a positive number");
             if (opt == 's') s = (int)v;
             else if (opt == 'p') pad = (int)v;
             else return bad_token(b, tok, len, "has an unknown pooling option (s stride, p padding)");
