@@ -52,8 +52,10 @@ typedef enum {
 const char *nm_sparse_mode_name(nm_sparse_mode m);
 nm_status   nm_sparse_mode_parse(const char *s, nm_sparse_mode *out);   /* auto, never, always */
 
-/* The input density up to which the gather path wins a whole training step of 784-1000-10
-** on 2 cores (bench_engine: 1.1x at 50 %, 1.6x at 40 %, 1.8x at 30 %). */
+/* The input density up to which auto takes the gather path in an AVX-512 build: short of the
+** crossover of a whole training step of 784-1000-10 on 2 cores (bench_engine). Builds with
+** narrower vectors use 0.4 (AVX2) or 0.15 (no AVX), where the gather kernels' crossover is
+** lower (bench_sparse). */
 #define NM_SPARSE_MAX_DENSITY_DEFAULT 0.45f
 
 typedef struct nm_exec_config {

@@ -7,14 +7,15 @@
 ** and output: y[r, :] = b + sum over the set bits j of row r of Wt[j, :], Wt = W^T.
 **
 ** How it is made fast:
-**   - Output columns go in blocks of FWD_COLS = 128 floats. A row's block is summed in
-**     registers (8 AVX-512 vectors), one add chain per column: 8 independent chains hide the
-**     add latency, and each set bit costs 8 vector loads and adds.
-**   - Inputs go in words of 64. The 64 x 128 block of Wt for one word is copied into a packed
-**     tile (32 KiB), which stays in L1 while up to FWD_ROWS rows pass over it.
-**   - Between words a row's partial sum waits in a packed per-thread buffer (FWD_ROWS x 128
-**     floats, allocated once per call; a float store and reload leaves the sum unchanged),
-**     then goes to y. The buffer's rows are contiguous, unlike y's (n_out floats apart), so
+**   - Output columns go in blocks of FWD_COLS = 128 floats (64 with AVX2, 32 below). A row's
+**     block is summed in registers (8 vectors), one add chain per column: 8 independent
+**     chains hide the add latency, and each set bit costs 8 vector loads and adds.
+**   - Inputs go in words of 64. The 64 x FWD_COLS block of Wt for one word is copied into a
+**     packed tile (32 KiB with AVX-512), which stays in L1 while up to FWD_ROWS rows pass
+**     over it.
+**   - Between words a row's partial sum waits in a packed per-thread buffer (FWD_ROWS x
+**     FWD_COLS floats, allocated once per call; a float store and reload leaves the sum
+**     unchanged), then goes to y. The buffer's rows are contiguous, unlike y's (n_out floats apart), so
 **     they stream from L2 at full speed.
 **   - Set bits are found with __builtin_ctzll on the packed words: no index lists.
 **   - Threads own contiguous ranges of rows, so every output is computed by one thread.
@@ -40,7 +41,16 @@
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
 
-#define FWD_COLS     128   /* output columns per register block: 8 AVX-512 accumulators */
+/* Output columns per register block: 8 accumulator vectors of the widest registers the build
+** targets. More spill (x86-64 has 16 vector registers below AVX-512); fewer leave the add
+** latency exposed. */
+#if defined(__AVX512F__)
+#define FWD_COLS     128
+#elif defined(__AVX__)
+#define FWD_COLS     64
+#else
+#define FWD_COLS     32
+#endif
 #define FWD_ROWS     2048  /* rows per packed buffer of partial sums: 1 MiB per thread */
 #define TR_TILE      32    /* transpose tile: 32 x 32 floats, 4 KiB read and 4 KiB written */
 
@@ -112,8 +122,8 @@ void nm_transpose(const float *W, int64_t n_out, int64_t n_in, float *Wt) {
 /* ---- gather forward ---------------------------------------------------- */
 
 /* y[0:cols] = init[0:cols] + the rows of tile named by the set bits of word, added one at a
-** time in increasing order. cols (128 or a smaller power of two >= 16) is a constant at every
-** call, so the accumulators become cols / 16 registers. init may be y. */
+** time in increasing order. cols (FWD_COLS or a smaller power of two >= 16) is a constant at
+** every call, so the accumulators become registers. init may be y. */
 static inline void gather_word(const float (*restrict tile)[FWD_COLS], uint64_t word, const float *init, float *y,
                                const int cols) {
     float acc[FWD_COLS];
@@ -128,8 +138,12 @@ static inline void gather_word(const float (*restrict tile)[FWD_COLS], uint64_t 
 
 static void gather_any(const float (*tile)[FWD_COLS], uint64_t word, const float *init, float *y, int cols) {
     switch (cols) {
+#if FWD_COLS >= 128
     case 128: gather_word(tile, word, init, y, 128); break;
+#endif
+#if FWD_COLS >= 64
     case 64: gather_word(tile, word, init, y, 64); break;
+#endif
     case 32: gather_word(tile, word, init, y, 32); break;
     default: gather_word(tile, word, init, y, 16); break;
     }
@@ -141,7 +155,8 @@ static void forward_block(const float *Wt, const float *b, const uint64_t *bits,
                           int64_t n_in, int64_t n_out, int64_t c0, int64_t w, float (*out)[FWD_COLS]) {
     const int64_t nw = nm_bits_words(n_in);
     /* The narrowest register block covering w columns; columns past w are zero padding. */
-    const int cols = w > 64 ? 128 : w > 32 ? 64 : w > 16 ? 32 : 16;
+    int cols = FWD_COLS;
+    while (cols > 16 && w <= cols / 2) cols /= 2;
     float tile[64][FWD_COLS], bias[FWD_COLS];
     for (int64_t c = 0; c < cols; c++) bias[c] = b && c < w ? b[c0 + c] : 0.0f;
     if (nw == 0)

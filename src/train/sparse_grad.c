@@ -6,20 +6,21 @@
 ** set bit and output instead of the dense m n_in n_out multiply-adds.
 **
 ** How it is made fast: it is the forward's gather-add (src/run/sparse.c) turned around.
-**   - For input j and a block of DW_COLS = 128 outputs, dW[block, j] is accumulated in
-**     registers (8 AVX-512 vectors: 8 independent add chains) over the rows whose bit j is
-**     set, read from gy.
+**   - For input j and a block of DW_COLS = 128 outputs (64 with AVX2, 32 below), dW[block, j]
+**     is accumulated in registers (8 vectors: 8 independent add chains) over the rows whose
+**     bit j is set, read from gy.
 **   - To find those rows, the bits are transposed 64 rows x 64 inputs at a time (a 64 x 64
 **     bit transpose), which gives each input one word saying which of 64 rows have it set.
-**   - Rows go in chunks of 64. A chunk's 64 x 128 slice of gy is copied into a packed tile G
-**     (32 KiB, in L1) that every input of the tile then reads; the next chunk's rows are
-**     prefetched meanwhile, as nothing else would fetch rows n_out floats apart.
-**   - Between chunks the sums live in S (inputs x 128 floats, in L2), read and written once
+**   - Rows go in chunks of 64. A chunk's 64 x DW_COLS slice of gy is copied into a packed
+**     tile G (32 KiB with AVX-512, in L1) that every input of the tile then reads; the next
+**     chunk's rows are prefetched meanwhile, as nothing else would fetch rows n_out floats
+**     apart.
+**   - Between chunks the sums live in S (inputs x DW_COLS floats, in L2), read and written once
 **     per input and chunk, so gy is read from memory once per column block however many
 **     inputs there are. S starts as the tile of dW, transposed, and goes back at the end.
-**   - S is a per-thread buffer of up to DW_MAX_WORDS x 64 x 128 floats (1 MiB), allocated
+**   - S is a per-thread buffer of up to DW_MAX_WORDS x 64 x DW_COLS floats (1 MiB), allocated
 **     once per call outside the loops. If that allocation fails, tiles of one word use a
-**     32 KiB buffer on the stack instead: slower (gy is then read once per word), same bits.
+**     64-row buffer on the stack instead: slower (gy is then read once per word), same bits.
 ** A scatter the other way round (dW^T[j] += gy[r] for each set bit j of row r) needs a load
 ** and a store per vector instead of one load, and measured slower.
 **
@@ -43,7 +44,15 @@
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
 
-#define DW_COLS      128   /* outputs per tile: 8 AVX-512 accumulators */
+/* Outputs per tile: 8 accumulator vectors of the widest registers the build targets (see
+** FWD_COLS in src/run/sparse.c). */
+#if defined(__AVX512F__)
+#define DW_COLS      128
+#elif defined(__AVX__)
+#define DW_COLS      64
+#else
+#define DW_COLS      32
+#endif
 #define DW_MAX_WORDS 32    /* inputs per tile, in words of 64: S is at most 1 MiB */
 
 /* One step of the 64 x 64 bit transpose: swaps the j x j blocks above and below the diagonal
@@ -69,7 +78,7 @@ static void transpose64(uint64_t a[64]) {
 }
 
 /* s[0:cols] += the rows of g named by the set bits of word, one row at a
-** time in increasing order. cols is a constant at every call: cols / 16 registers. */
+** time in increasing order. cols is a constant at every call, so acc becomes registers. */
 static inline void gather_rows(const float (*restrict g)[DW_COLS], uint64_t word, float *restrict s,
                                const int cols) {
     float acc[DW_COLS];
@@ -84,8 +93,12 @@ static inline void gather_rows(const float (*restrict g)[DW_COLS], uint64_t word
 
 static void gather_any(const float (*g)[DW_COLS], uint64_t word, float *s, int cols) {
     switch (cols) {
+#if DW_COLS >= 128
     case 128: gather_rows(g, word, s, 128); break;
+#endif
+#if DW_COLS >= 64
     case 64: gather_rows(g, word, s, 64); break;
+#endif
     case 32: gather_rows(g, word, s, 32); break;
     default: gather_rows(g, word, s, 16); break;
     }
@@ -97,8 +110,9 @@ static void dweight_tile(const float *gy, const uint64_t *bits, int64_t m, int64
                          int64_t k1, int64_t c0, int64_t w, float (*S)[DW_COLS], float *dW) {
     const int64_t nw = nm_bits_words(n_in), j0 = k0 * 64, jn = (n_in < k1 * 64 ? n_in : k1 * 64) - j0;
     /* The narrowest register block covering w columns; columns past w are zero padding. */
-    const int cols = w > 64 ? 128 : w > 32 ? 64 : w > 16 ? 32 : 16;
-    const int shift = cols == 128 ? 3 : cols == 64 ? 2 : cols == 32 ? 1 : 0;   /* lines per row: 1 << shift */
+    int cols = DW_COLS, shift = 0;   /* cache lines per row of G: 1 << shift */
+    while (cols > 16 && w <= cols / 2) cols /= 2;
+    while ((16 << shift) < cols) shift++;
     float G[64][DW_COLS];            /* the chunk's rows of gy, columns [c0, c0 + cols) */
     uint64_t t[DW_MAX_WORDS][64];    /* t[k - k0][jj] bit i: row r0 + i has input 64 k + jj */
     /* S = the tile of dW, transposed, 16 inputs at a time (8 KiB of S, which stays in L1). */
