@@ -160,6 +160,9 @@ const float   *nm_graph_consts(const nm_graph *g);
 int64_t        nm_graph_n_consts(const nm_graph *g);
 int64_t        nm_graph_input_size(const nm_graph *g);
 int64_t        nm_graph_output_size(const nm_graph *g);
+/* The node that holds j's data: Flatten and Output move no data, so they read through to
+** their source (repeatedly); any other node is its own. */
+int            nm_graph_data_node(const nm_graph *g, int j);
 /* The node whose output the Output node exposes (the readout population). */
 int            nm_graph_readout(const nm_graph *g);
 /* Keeps learnable neuron parameters valid after an optimizer step: tau >= dt_min, and a

@@ -490,6 +490,11 @@ int64_t nm_graph_input_size(const nm_graph *g) { return g->n ? g->nodes[0].n_out
 int64_t nm_graph_output_size(const nm_graph *g) { return g->n ? g->nodes[g->n - 1].n_out : 0; }
 int nm_graph_readout(const nm_graph *g) { return g->n ? g->nodes[g->n - 1].src : -1; }
 
+int nm_graph_data_node(const nm_graph *g, int j) {
+    while (g->nodes[j].kind == NM_NODE_FLATTEN || g->nodes[j].kind == NM_NODE_OUTPUT) j = g->nodes[j].src;
+    return j;
+}
+
 int nm_graph_find(const nm_graph *g, const char *name) {
     for (int i = 0; i < g->n; i++)
         if (!strcmp(g->nodes[i].name, name)) return i;

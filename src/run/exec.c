@@ -221,18 +221,8 @@ nm_status nm_exec_set_surrogate(nm_exec *x, const nm_surrogate *s) {
 
 /* ---- forward ----------------------------------------------------------- */
 
-/* The node whose buffers j reads through (Flatten and Output read their source's). */
-static int through(const nm_exec *x, int j) {
-    const nm_node *nd = nm_graph_node(x->g, j);
-    while (nd->kind == NM_NODE_FLATTEN || nd->kind == NM_NODE_OUTPUT) {
-        j = nd->src;
-        nd = nm_graph_node(x->g, j);
-    }
-    return j;
-}
-
 const float *nm_exec_output_floats(nm_exec *x, int node) {
-    int j = through(x, node);
+    int j = nm_graph_data_node(x->g, node);
     node_state *s = &x->st[j];
     const nm_node *nd = nm_graph_node(x->g, j);
     if (s->out) return s->out;
@@ -265,7 +255,7 @@ static int all_binary(const float *v, int64_t n) {
 }
 
 static void run_dense(nm_exec *x, const nm_node *nd, node_state *s, const float *params) {
-    const int jsrc = through(x, nd->src);
+    const int jsrc = nm_graph_data_node(x->g, nd->src);
     node_state *src = &x->st[jsrc];
     const int64_t m = (int64_t)src->rows * x->batch;
     const float *W = params + nd->w_off, *b = nd->b_off >= 0 ? params + nd->b_off : NULL;
@@ -326,7 +316,7 @@ static int64_t run_recurrent_lif(nm_exec *x, const nm_node *nd, node_state *s, c
 }
 
 static nm_status run_neuron(nm_exec *x, int j, const nm_node *nd, node_state *s, const float *params) {
-    const int jsrc = through(x, nd->src);
+    const int jsrc = nm_graph_data_node(x->g, nd->src);
     const int T = x->cfg.n_steps, B = x->batch;
     const int64_t n = nd->n_out;
     const int in_rows = x->st[jsrc].rows;
@@ -383,7 +373,7 @@ static nm_status run_neuron(nm_exec *x, int j, const nm_node *nd, node_state *s,
 }
 
 static void run_delay(nm_exec *x, const nm_node *nd, node_state *s) {
-    const int jsrc = through(x, nd->src);
+    const int jsrc = nm_graph_data_node(x->g, nd->src);
     const float *in = nm_exec_output_floats(x, jsrc);
     const int T = x->cfg.n_steps, B = x->batch, in_rows = x->st[jsrc].rows;
     const int64_t n = nd->n_out, plane = (int64_t)B * n;
@@ -429,7 +419,7 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
             s->rows = x->st[nd->src].rows;
             continue;
         }
-        const int jsrc = through(x, nd->src);
+        const int jsrc = nm_graph_data_node(x->g, nd->src);
         const node_state *src = &x->st[jsrc];
         const int64_t m = (int64_t)src->rows * batch;
         nm_status rc;
@@ -474,7 +464,7 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
 nm_view nm_exec_output(const nm_exec *x, int node) {
     nm_view v = {0};
     if (node < 0 || node >= x->n) return v;
-    int j = through(x, node);
+    int j = nm_graph_data_node(x->g, node);
     const node_state *s = &x->st[j];
     const nm_node *nd = nm_graph_node(x->g, j);
     if (s->out) v.data = s->out;

@@ -26,31 +26,13 @@
 ** bits j in ascending order, whatever the thread count and blocking: bit-identical to that
 ** plain loop, and equal to the dense product up to float summation order.
 */
+#include "sparse_impl.h"   /* first: its pragmas cover the whole file */
+
 #include <neuromorph/run.h>
 
 #include <stdlib.h>
 
-/* The accumulator blocks are plain loops over constant widths. GCC vectorizes them with
-** 256-bit registers by default on AVX-512 machines, which needs twice the loads and
-** registers: ask for 512-bit vectors in this file (no effect without AVX-512). And keep GCC
-** from turning the accumulator copies into memcpy calls, which keeps them out of registers. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
-#pragma GCC target("prefer-vector-width=512")
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-loop-distribute-patterns")
-#endif
-
-/* Output columns per register block: 8 accumulator vectors of the widest registers the build
-** targets. More spill (x86-64 has 16 vector registers below AVX-512); fewer leave the add
-** latency exposed. */
-#if defined(__AVX512F__)
-#define FWD_COLS     128
-#elif defined(__AVX__)
-#define FWD_COLS     64
-#else
-#define FWD_COLS     32
-#endif
+#define FWD_COLS     NM_SPARSE_COLS   /* output columns per register block */
 #define FWD_ROWS     2048  /* rows per packed buffer of partial sums: 1 MiB per thread */
 #define TR_TILE      32    /* transpose tile: 32 x 32 floats, 4 KiB read and 4 KiB written */
 

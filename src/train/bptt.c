@@ -38,15 +38,6 @@ void nm_bptt_destroy(nm_bptt *b) {
     free(b);
 }
 
-static int through(const nm_graph *g, int j) {
-    const nm_node *nd = nm_graph_node(g, j);
-    while (nd->kind == NM_NODE_FLATTEN || nd->kind == NM_NODE_OUTPUT) {
-        j = nd->src;
-        nd = nm_graph_node(g, j);
-    }
-    return j;
-}
-
 nm_status nm_bptt_create(nm_exec *x, nm_bptt **out) {
     const nm_graph *g = nm_exec_graph(x);
     const nm_exec_config *cfg = nm_exec_get_config(x);
@@ -74,7 +65,7 @@ nm_status nm_bptt_create(nm_exec *x, nm_bptt **out) {
         }
     }
     for (int j = 1; j < b->n; j++)
-        if (nm_graph_node(g, j)->kind == NM_NODE_FLATTEN) b->gout[j] = b->gout[through(g, j)];
+        if (nm_graph_node(g, j)->kind == NM_NODE_FLATTEN) b->gout[j] = b->gout[nm_graph_data_node(g, j)];
     *out = b;
     return NM_OK;
 nomem:
@@ -187,7 +178,7 @@ double nm_bptt_backward(nm_bptt *bp, const float *g_readout, int detach_reset, f
     for (int j = bp->n - 1; j >= 1; j--) {
         const nm_node *nd = nm_graph_node(g, j);
         if (nd->kind == NM_NODE_OUTPUT || nd->kind == NM_NODE_FLATTEN || (nd->flags & NM_NODE_RECURRENT)) continue;
-        const int jsrc = through(g, nd->src);
+        const int jsrc = nm_graph_data_node(g, nd->src);
         float *gin = jsrc != 0 ? bp->gout[jsrc] : NULL;   /* nothing upstream of the input learns */
         const nm_view in = nm_exec_output(x, jsrc);
         const int64_t n = nd->n_out, m = (int64_t)in.rows * B;

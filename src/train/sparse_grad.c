@@ -31,28 +31,13 @@
 ** added one at a time in float, whatever the thread count or tiling: bit-identical to that
 ** plain loop.
 */
+#include "run/sparse_impl.h"   /* first: its pragmas cover the whole file */
+
 #include <neuromorph/train.h>
 
 #include <stdlib.h>
 
-/* See src/run/sparse.c: 512-bit vectors for the constant-width loops, in this file only, and
-** no rewriting of the accumulator copies into memcpy calls (which keeps them out of registers). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
-#pragma GCC target("prefer-vector-width=512")
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-loop-distribute-patterns")
-#endif
-
-/* Outputs per tile: 8 accumulator vectors of the widest registers the build targets (see
-** FWD_COLS in src/run/sparse.c). */
-#if defined(__AVX512F__)
-#define DW_COLS      128
-#elif defined(__AVX__)
-#define DW_COLS      64
-#else
-#define DW_COLS      32
-#endif
+#define DW_COLS      NM_SPARSE_COLS   /* outputs per tile */
 #define DW_MAX_WORDS 32    /* inputs per tile, in words of 64: S is at most 1 MiB */
 
 /* One step of the 64 x 64 bit transpose: swaps the j x j blocks above and below the diagonal
