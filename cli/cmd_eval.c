@@ -1,16 +1,124 @@
 /*
-** neuromorph eval: accuracy, spikes per sample per layer and firing rates of a model.
+** neuromorph eval: accuracy, spikes per sample per layer and firing rates of a model; with
+** --chip, the accuracy of chip samples of a profile at chosen device times (mean and spread
+** over samples).
 */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train_args.h"
 
+#define MAX_TIMES 16
+
+/* "1s,1h,1d,1y" into seconds; one error line naming the bad item. */
+static int parse_times(const char *list, double *t, int *n) {
+    char buf[512];
+    if (strlen(list) >= sizeof buf) {
+        fprintf(stderr, "neuromorph eval: --time list is too long\n");
+        return 2;
+    }
+    strcpy(buf, list);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_TIMES) {
+            fprintf(stderr, "neuromorph eval: --time takes at most %d times\n", MAX_TIMES);
+            return 2;
+        }
+        if (nm_parse_duration(tok, &t[*n])) {
+            fprintf(stderr, "neuromorph eval: --time: %s\n", nm_errmsg());
+            return 2;
+        }
+        (*n)++;
+    }
+    if (!*n) {
+        fprintf(stderr, "neuromorph eval: --time expects a list of durations such as 1s,1h,1d,1y\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* Accuracy of `samples` chip samples of profile `prof` at each device time, as mean and
+** sample standard deviation; one line per time, and the report's "chip" object. */
+static int eval_on_chip(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const nm_chip_profile *prof,
+                        int samples, uint64_t seed, const double *times, int n_times, int quiet, nm_report *rep) {
+    double *acc = calloc((size_t)samples * n_times, sizeof *acc), *spk = calloc((size_t)samples * n_times, sizeof *spk);
+    nm_status st = NM_OK;
+    if (!acc || !spk) {
+        free(acc);
+        free(spk);
+        return cli_fail(nm__error(NM_NOMEM, "out of memory"));
+    }
+    for (int s = 0; s < samples && !st; s++) {
+        nm_chip *chip = NULL;
+        nm_exec_hooks h;
+        if ((st = nm_chip_realize(g, prof, seed + (uint64_t)s, &chip))) break;
+        nm_chip_hooks(chip, &h);
+        tc->hooks = &h;
+        for (int k = 0; k < n_times && !st; k++) {
+            nm_eval_result ev;
+            if ((st = nm_chip_set_time(chip, times[k])) || (st = nm_evaluate(g, test, tc, &ev))) break;
+            acc[s * n_times + k] = ev.accuracy;
+            spk[s * n_times + k] = ev.spikes_per_sample;
+            if (!quiet) {
+                char tb[32];
+                nm_format_duration(times[k], tb, sizeof tb);
+                fprintf(stderr, "  chip sample %d/%d  t %-6s accuracy %.2f%%\n", s + 1, samples, tb, 100 * ev.accuracy);
+            }
+        }
+        tc->hooks = NULL;
+        nm_chip_destroy(chip);
+    }
+    if (st) {
+        free(acc);
+        free(spk);
+        return cli_fail(st);
+    }
+    if (rep) {
+        nm_report_set_str(rep, "chip.profile", prof->name);
+        nm_report_set_int(rep, "chip.samples", samples);
+        nm_report_set_int(rep, "chip.seed", (int64_t)seed);
+    }
+    for (int k = 0; k < n_times; k++) {
+        double mean = 0, var = 0, lo = 1, hi = 0, sm = 0;
+        for (int s = 0; s < samples; s++) {
+            double v = acc[s * n_times + k];
+            mean += v / samples;
+            sm += spk[s * n_times + k] / samples;
+            lo = fmin(lo, v);
+            hi = fmax(hi, v);
+        }
+        for (int s = 0; s < samples; s++) var += pow(acc[s * n_times + k] - mean, 2);
+        const double sd = samples > 1 ? sqrt(var / (samples - 1)) : 0.0;
+        char tb[32];
+        nm_format_duration(times[k], tb, sizeof tb);
+        printf("chip %s  t %-6s accuracy %.2f%% +- %.2f%%  (min %.2f%%, max %.2f%%, %d samples)  spikes per sample %.1f\n",
+               prof->name, tb, 100 * mean, 100 * sd, 100 * lo, 100 * hi, samples, sm);
+        if (rep) {
+            nm_report *item = nm_report_create(NULL);
+            nm_report_set_num(item, "time_s", times[k]);
+            nm_report_set_str(item, "time", tb);
+            nm_report_set_num(item, "accuracy_mean", mean);
+            nm_report_set_num(item, "accuracy_std", sd);
+            nm_report_set_num(item, "accuracy_min", lo);
+            nm_report_set_num(item, "accuracy_max", hi);
+            nm_report_set_num(item, "spikes_per_sample", sm);
+            for (int s = 0; s < samples; s++) nm_report_push_num(item, "accuracies", acc[s * n_times + k]);
+            nm_report_push_obj(rep, "chip.times", item);
+        }
+    }
+    free(acc);
+    free(spk);
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     train_args a;
     train_args_default(&a);
-    const char *model = NULL;
-    int batch = 500;
+    const char *model = NULL, *chip = NULL, *time_list = "1s";
+    int batch = 500, samples = 10;
+    uint64_t chip_seed = 1;
     opt table[] = {
         {"help", OPT_FLAG, &a.help, NULL, "show this help", 1, 0, 0},
         {"model", OPT_STR, &model, "PATH", "model (.nmm) or training checkpoint (.ckpt) to evaluate (required)", 1, 0, 0},
@@ -22,6 +130,10 @@ int cmd_eval(int argc, char **argv) {
         {"sparse", OPT_STR, &a.sparse, "M", "spike-sparse gather path: auto, never or always (default auto)", 1, 0, 0},
         {"batch", OPT_INT, &batch, "N", "evaluation batch (default 500)", 1, 65536, 0},
         {"limit", OPT_U64, &a.test_limit, "N", "evaluate the first N test samples only", 1, 0, 0},
+        {"chip", OPT_STR, &chip, "PROFILE", "run on samples of this chip profile (see neuromorph chip list)", 1, 0, 0},
+        {"samples", OPT_INT, &samples, "N", "chip samples (default 10)", 1, 10000, 0},
+        {"time", OPT_STR, &time_list, "LIST", "device times after programming, e.g. 1s,1h,1d,1y (default 1s)", 1, 0, 0},
+        {"chip-seed", OPT_U64, &chip_seed, "N", "seed of the first chip sample; sample k uses N + k (default 1)", 1, 0, 0},
         {"out", OPT_STR, &a.report, "PATH", "write a JSON report here", 1, 0, 0},
         {"seed", OPT_U64, &a.seed, "N", "random seed of rate coding (default 1)", 1, 0, 0},
         {"threads", OPT_INT, &a.threads, "N", "threads (default: all cores)", 0, 1024, 0},
@@ -32,7 +144,9 @@ int cmd_eval(int argc, char **argv) {
     if (rc == 1) {
         opts_usage(stdout, "eval", "--model PATH [options]",
                    "Runs a trained model over the test split and reports accuracy, spikes per sample\n"
-                   "(per layer) and mean firing rates.",
+                   "(per layer) and mean firing rates. With --chip, also realizes the model on --samples\n"
+                   "chip samples of a profile and reports the accuracy, mean +- std over samples, at\n"
+                   "each --time after programming.",
                    table, n);
         return 0;
     }
@@ -43,7 +157,19 @@ int cmd_eval(int argc, char **argv) {
     }
     nm_train_config tc;
     nm_spec_options so;
+    nm_chip_profile prof;
+    double times[MAX_TIMES];
+    int n_times = 0;
     if ((rc = train_args_configure(&a, &tc, &so))) return rc;
+    if (!chip && (opts_find(table, n, "samples")->seen || opts_find(table, n, "time")->seen)) {
+        fprintf(stderr, "neuromorph eval: --samples and --time need --chip PROFILE\n");
+        return 2;
+    }
+    if (chip) {
+        if ((rc = parse_times(time_list, times, &n_times))) return rc;
+        nm_status ps = nm_chip_profile_load(chip, &prof);
+        if (ps) return cli_fail(ps);
+    }
     tc.eval_batch = batch;
     nm_set_threads(a.threads);
 
@@ -59,7 +185,7 @@ int cmd_eval(int argc, char **argv) {
     if ((st = nm_dataset_load_dir(a.data, "t10k", &test))) { rc = cli_fail(st); goto done; }
     if ((st = nm_evaluate(g, test, &tc, &ev))) { rc = cli_fail(st); goto done; }
 
-    printf("accuracy %.2f%% on %lld samples  loss %.4f  spikes per sample %.1f  (%.2f s)\n", 100 * ev.accuracy,
+    printf("%saccuracy %.2f%% on %lld samples  loss %.4f  spikes per sample %.1f  (%.2f s)\n", chip ? "software " : "", 100 * ev.accuracy,
            (long long)ev.n, ev.loss, ev.spikes_per_sample, ev.seconds);
     if (!a.quiet)
         for (int l = 0; l < ev.n_layers; l++) {
@@ -69,14 +195,16 @@ int cmd_eval(int argc, char **argv) {
         }
     if (a.report) {
         rep = nm_report_create("eval");
+        if (!rep) { rc = cli_fail(nm__error(NM_NOMEM, "out of memory")); goto done; }
         nm_report_set_str(rep, "model", model);
         nm_report_set_str(rep, "config.encoding", a.encoding);
         nm_report_set_int(rep, "config.steps", tc.n_steps);
         nm_report_set_num(rep, "config.dt", tc.dt);
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         report_eval(rep, "test", g, &ev);
-        if ((st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
     }
+    if (chip && (rc = eval_on_chip(g, test, &tc, &prof, samples, chip_seed, times, n_times, a.quiet, rep))) goto done;
+    if (rep && (st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
 done:
     nm_report_destroy(rep);
     nm_dataset_destroy(test);

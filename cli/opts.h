@@ -39,5 +39,7 @@ void cli_install_signals(void);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+int cmd_chip(int argc, char **argv);
 
 #endif

@@ -61,6 +61,41 @@ expect 1 "truncated" -- "$nm" train --data "$tmp/bad"
 printf 'garbage, not a model at all' >"$tmp/garbage.nmm"
 expect 1 "not a neuromorph model" -- "$nm" eval --model "$tmp/garbage.nmm"
 
+# Device sampling: every bad flag or table file named.
+expect 2 "a subcommand is needed" -- "$nm" device
+expect 2 "unknown subcommand 'frob'" -- "$nm" device frob
+expect 2 "unknown device 'memristor'" -- "$nm" device sample --device memristor
+expect 2 "target must be between 0 and 1, got 1.5" -- "$nm" device sample --target 1.5
+expect 2 "bad duration '3parsecs'" -- "$nm" device sample --time 3parsecs
+expect 2 "duration '-1s' must not be negative" -- "$nm" device sample --time -1s
+expect 1 "cannot open device table '$tmp/none.txt'" -- "$nm" device sample --device "$tmp/none.txt"
+printf '0 0 0\n0.5 0.5\n' >"$tmp/dev.txt"
+expect 1 "'$tmp/dev.txt' line 2: expected three numbers" -- "$nm" device sample --device "$tmp/dev.txt"
+expect 1 "levels must be 0 (analog) or between 2" -- "$nm" device sample --device quantized --levels 1
+
+# Chip profiles: bad subcommands, names and files end with one line naming the file and field.
+expect 2 "expected a subcommand, list or show" -- "$nm" chip
+expect 2 "unknown subcommand 'frob'" -- "$nm" chip frob
+expect 2 "PROFILE is required" -- "$nm" chip show
+expect 2 "unknown option '--bogus'" -- "$nm" chip show pcm --bogus
+expect 2 "unexpected argument 'ideal'" -- "$nm" chip show pcm ideal
+expect 2 "unexpected argument 'extra'" -- "$nm" chip list extra
+expect 1 "no chip profile 'nosuch' (available: .*pcm" -- "$nm" chip show nosuch
+expect 1 "'a b' is not a chip profile name" -- "$nm" chip show "a b"
+expect 1 "nosuch.json': cannot open" -- "$nm" chip show "$tmp/nosuch.json"
+printf '' >"$tmp/empty.json"
+expect 1 "empty.json': the file is empty" -- "$nm" chip show "$tmp/empty.json"
+printf '{"name": "x",\n  oops}\n' >"$tmp/bad.json"
+expect 1 "bad.json': not valid JSON: line 2, column" -- "$nm" chip show "$tmp/bad.json"
+printf '{"name": "t", "description": "d", "analog": false, "weight_bits": 0, "time_scale": 1,\n "size": {"cores": 1, "neurons_per_core": 1, "axons_per_core": 1}, "sources": {"size": "s", "weight_bits": "w"}}\n' >"$tmp/nosrc.json"
+expect 1 "no source cited for time_scale" -- "$nm" chip show "$tmp/nosrc.json"
+sed 's/"time_scale": 1,/"time_scale": 1, "time_scal": 1,/' "$tmp/nosrc.json" >"$tmp/typo.json"
+expect 1 "time_scal is not a field of a chip profile" -- "$nm" chip show "$tmp/typo.json"
+
+# Evaluation on a chip: the profile and the times are checked before any work.
+expect 2 "samples and --time need --chip" -- "$nm" eval --model "$tmp/garbage.nmm" --samples 3
+expect 2 "bad duration 'later'" -- "$nm" eval --model "$tmp/garbage.nmm" --chip pcm --time 1s,later
+
 # Ctrl-C mid-training writes a checkpoint; --resume continues from it.
 data=/usr/share/datasets/fashion-mnist
 if [ -d "$data" ]; then

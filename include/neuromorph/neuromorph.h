@@ -10,5 +10,6 @@
 #include "model.h"
 #include "run.h"
 #include "train.h"
+#include "hw.h"
 
 #endif

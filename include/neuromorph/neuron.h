@@ -389,6 +389,10 @@ nm_status nm_lif_discretize_pn(const nm_lif_params *p, float dt, int64_t n, cons
 /* As nm_lif_forward; with every tau_i and v_th_i equal it gives the same bits. ws: batch n. */
 int64_t nm_lif_forward_pn(const nm_lif_pn_step *c, const nm_surrogate *s, int n_steps, int batch, int64_t n,
                           const float *cur, int I_rows, float *u, float *spk, float *ws);
+/* LI with per-neuron alpha_i and beta_i (v_th and reset of c are not used): the readout of
+** an analog chip whose neurons mismatch. With equal constants it gives nm_li_forward's bits. */
+void nm_li_forward_pn(const nm_lif_pn_step *c, int n_steps, int batch, int64_t n, const float *cur, int I_rows,
+                      float *u);
 /* As nm_lif_backward, and g_tau (n), g_vth (n): dL/dtau_i and dL/dv_th_i summed over
 ** batch and time (in a fixed order, so independent of the thread count). Any of g_I,
 ** g_tau, g_vth may be NULL. cur and I_rows as given to the forward. ws: 3 batch n. */

@@ -122,6 +122,33 @@ const nm_surrogate *nm_exec_surrogate(const nm_exec *x);
 float         *nm_exec_scratch(nm_exec *x);
 float         *nm_exec_conv_scratch(nm_exec *x);
 
+/* ---- hooks: running a graph on other hardware ------------------------- */
+/*
+** A chip sample (module hw) replaces parts of a forward pass: the product of an Affine or
+** Linear node (a crossbar read), the weights of a Conv, and the constants of a LIF, IF or
+** LI population (analog neurons with mismatch). Everything else, and the backward pass,
+** stays the executor's.
+*/
+typedef struct nm_exec_hooks {
+    void *ctx;
+    /* Called at the start of every forward pass with its batch and step. May be NULL. */
+    void (*begin)(void *ctx, int batch, float dt);
+    /* Affine/Linear node: y = the product of x (rows, batch, n_in) with the node's weights,
+    ** without the bias (the executor adds it). rows is 1 (a constant input) or n_steps; the
+    ** hook returns the rows it wrote: rows, or n_steps to give every step its own read of a
+    ** constant input (y has room for n_steps rows). Returns a negative value to decline:
+    ** the executor then runs its own product. May be NULL. */
+    int (*product)(void *ctx, int node, const float *x, int rows, int batch, int n_steps, float *y);
+    /* Conv node: the weights to use instead of the graph's, or NULL. May be NULL. */
+    const float *(*weights)(void *ctx, int node);
+    /* LIF, IF or LI node: per-neuron constants at step dt to use instead of the node's, or
+    ** NULL. May be NULL. */
+    const nm_lif_pn_step *(*neurons)(void *ctx, int node, float dt);
+} nm_exec_hooks;
+
+/* Installs hooks (copied; NULL removes them). */
+void nm_exec_set_hooks(nm_exec *x, const nm_exec_hooks *h);
+
 /* What the executor holds, in bytes: the state a backward pass needs (membranes and other
 ** neuron traces, spikes as bits, non-spiking outputs) and the scratch. spikes_as_floats is
 ** what the spikes would take as floats. */

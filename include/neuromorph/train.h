@@ -197,6 +197,9 @@ typedef struct nm_train_config {
     /* called after each epoch's evaluation (may be NULL) */
     void        (*on_epoch)(const nm_epoch_stats *s, void *user);
     void         *user;
+    /* Runs evaluation's forward passes elsewhere (a chip sample, module hw); NULL: the
+    ** ideal model. */
+    const nm_exec_hooks *hooks;
 } nm_train_config;
 
 /* 1 epoch, batch 128, AdamW with lr 1e-3 -> 5e-2 of it (cosine), weight decay 0.01, 25

@@ -50,7 +50,13 @@ struct nm_exec {
     int             unpack_owner;
     float          *wt;         /* transposed weights for the gather path                   */
     int64_t         n_scratch, n_conv_scratch, n_spk, n_unpack, n_wt;
+    nm_exec_hooks   hooks;      /* a chip sample's parts of the pass (all NULL: none)       */
 };
+
+void nm_exec_set_hooks(nm_exec *x, const nm_exec_hooks *h) {
+    if (h) x->hooks = *h;
+    else memset(&x->hooks, 0, sizeof x->hooks);
+}
 
 const char *nm_readout_name(nm_readout r) {
     return r == NM_READOUT_MAX ? "max" : r == NM_READOUT_COUNT ? "count" : "mean";
@@ -254,7 +260,7 @@ static int all_binary(const float *v, int64_t n) {
     return ok;
 }
 
-static void run_dense(nm_exec *x, const nm_node *nd, node_state *s, const float *params) {
+static void run_dense(nm_exec *x, int j, const nm_node *nd, node_state *s, const float *params) {
     const int jsrc = nm_graph_data_node(x->g, nd->src);
     node_state *src = &x->st[jsrc];
     const int64_t m = (int64_t)src->rows * x->batch;
@@ -262,6 +268,21 @@ static void run_dense(nm_exec *x, const nm_node *nd, node_state *s, const float 
     s->rows = src->rows;
     s->sparse = 0;
     s->density = -1;
+    if (x->hooks.product) {
+        int rows = x->hooks.product(x->hooks.ctx, j, nm_exec_output_floats(x, jsrc),
+                                    src->rows, x->batch, x->cfg.n_steps, s->out);
+        if (rows >= 0) {
+            /* the bias is digital: added after the analog product */
+            const int64_t mr = (int64_t)rows * x->batch, n = nd->n_out;
+            s->rows = rows;
+            if (b) {
+                #pragma omp parallel for schedule(static)
+                for (int64_t r = 0; r < mr; r++)
+                    for (int64_t i = 0; i < n; i++) s->out[r * n + i] += b[i];
+            }
+            return;
+        }
+    }
     if (src->binary && x->cfg.sparse != NM_SPARSE_NEVER) {
         int64_t words = nm_bits_words(nd->n_in), ones = 0;
         const uint64_t *bits = src->bits;
@@ -332,7 +353,14 @@ static nm_status run_neuron(nm_exec *x, int j, const nm_node *nd, node_state *s,
     if (spiking && !smooth) x->spk_owner = -1;   /* overwritten below */
     int64_t count = 0;
     s->rows = T;
-    switch (nd->kind) {
+    /* a chip's mismatched neurons (recurrent and learnable-constant LIF keep their own) */
+    const nm_lif_pn_step *hw = x->hooks.neurons && nd->rec < 0 && !(nd->flags & NM_NODE_LEARN_NEURON)
+                                   ? x->hooks.neurons(x->hooks.ctx, j, x->cfg.dt) : NULL;
+    if (hw && (nd->kind == NM_NODE_LIF || nd->kind == NM_NODE_IF)) {
+        count = nm_lif_forward_pn(hw, &x->surr, T, B, n, in, in_rows, s->mem, spk, x->scratch);
+    } else if (hw && nd->kind == NM_NODE_LI) {
+        nm_li_forward_pn(hw, T, B, n, in, in_rows, s->mem);
+    } else switch (nd->kind) {
     case NM_NODE_LIF:
         if (nd->rec >= 0) {
             count = run_recurrent_lif(x, nd, s, in, in_rows, params, spk);
@@ -399,6 +427,7 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
     const float *params = nm_graph_params_const(x->g);
     x->batch = batch;
     x->spk_owner = x->unpack_owner = -1;
+    if (x->hooks.begin) x->hooks.begin(x->hooks.ctx, batch, x->cfg.dt);
     for (int j = 0; j < x->n; j++) {
         const nm_node *nd = nm_graph_node(x->g, j);
         node_state *s = &x->st[j];
@@ -426,13 +455,15 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
         switch (nd->kind) {
         case NM_NODE_AFFINE:
         case NM_NODE_LINEAR:
-            run_dense(x, nd, s, params);
+            run_dense(x, j, nd, s, params);
             break;
-        case NM_NODE_CONV:
+        case NM_NODE_CONV: {
+            const float *W = x->hooks.weights ? x->hooks.weights(x->hooks.ctx, j) : NULL;
             s->rows = src->rows;
-            nm_conv_forward(&nd->conv, params + nd->w_off, params + nd->b_off, nm_exec_output_floats(x, jsrc), m, s->out,
-                            x->conv_scratch);
+            nm_conv_forward(&nd->conv, W ? W : params + nd->w_off, params + nd->b_off, nm_exec_output_floats(x, jsrc), m,
+                            s->out, x->conv_scratch);
             break;
+        }
         case NM_NODE_SUMPOOL:
         case NM_NODE_AVGPOOL:
             s->rows = src->rows;

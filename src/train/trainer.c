@@ -186,6 +186,7 @@ nm_status nm_evaluate(const nm_graph *g, const nm_dataset *d, const nm_train_con
     float *g_mem = NULL;
     if ((rc = batcher_init(&bt, c, nm_graph_input_size(g), c->eval_batch))) goto done;
     if ((rc = nm_exec_create(g, &ec, &x))) goto done;
+    nm_exec_set_hooks(x, c->hooks);
     g_mem = nm_alloc(sizeof(float) * (int64_t)c->n_steps * c->eval_batch * nm_graph_output_size(g));
     if (!g_mem) { rc = nm__error(NM_NOMEM, "out of memory for evaluation"); goto done; }
     rc = evaluate_on(x, &bt, d, c, g_mem, res);

@@ -1,0 +1,286 @@
+/*
+** chip.c: a graph realized on a chip profile. One sample of a chip: every weight layer
+** programmed onto its crossbars (analog profiles) or rounded to the profile's weight
+** resolution (digital ones), every LIF, IF and LI population given its fixed-pattern
+** mismatch, all keyed by the seed. The executor runs the sample through its hooks:
+**
+**   product   Affine/Linear: the crossbar read (DAC, tiles, noise, IR drop, ADC) or the
+**             product with the rounded weights; then the consumer population's leak offset
+**             and temporal noise as input currents
+**   weights   Conv: the conductances as programmed and drifted (no read noise or
+**             converters: the im2col product does not go through the tile model yet)
+**   neurons   LIF/IF/LI: per-neuron time constants, gains and thresholds
+**
+** A constant input (one row for all steps) is read once per step on a chip with fresh
+** noise, as a real array would be: the hook then returns n_steps rows.
+*/
+#include <neuromorph/hw.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct chip_node {
+    nm_xbar        *xb;       /* analog weight layer                                        */
+    float          *wq;       /* digital weight layer: the rounded weights (n_out, n_in)    */
+    /* population */
+    nm_neuron_draw *draw;
+    float          *pn_buf;   /* alpha, beta, v_th, noise sigma as input current (4 n)      */
+    float           pn_dt;    /* step the constants are for (0: none yet)                   */
+    nm_lif_pn_step  pn;
+    /* weight layer: the population it feeds directly (-1: none) */
+    int             consumer;
+} chip_node;
+
+struct nm_chip {
+    const nm_graph *g;
+    nm_chip_profile p;
+    uint64_t        seed;
+    uint64_t        n_program;   /* programmings so far: each draws afresh */
+    nm_device      *dev;
+    chip_node      *nd;
+    int             n;
+    double          t;
+    uint64_t        pass;        /* forward passes: keys the read noise */
+    float           dt;
+};
+
+static int is_weight(nm_node_kind k) { return k == NM_NODE_AFFINE || k == NM_NODE_LINEAR || k == NM_NODE_CONV; }
+
+/* 0x9E37... (the golden ratio) spreads consecutive counts over the seed's bits */
+static uint64_t program_seed(const nm_chip *c) { return c->seed ^ (c->n_program * 0x9E3779B97F4A7C15ull); }
+
+/* Signed weights with 2^(bits-1) - 1 levels per sign, the largest |w| at the top level. */
+static void quantize_weights(const float *W, int64_t n, int bits, float *out) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(W[i]));
+    const float q = (float)((1ll << (bits - 1)) - 1), step = amax > 0 ? amax / q : 1.0f;
+    for (int64_t i = 0; i < n; i++) out[i] = step * nearbyintf(W[i] / step);
+}
+
+nm_status nm_chip_program(nm_chip *c) {
+    const float *params = nm_graph_params_const(c->g);
+    nm_status rc;
+    for (int j = 0; j < c->n; j++) {
+        const nm_node *nd = nm_graph_node(c->g, j);
+        chip_node *cn = &c->nd[j];
+        if (cn->xb) {
+            if ((rc = nm_xbar_program(cn->xb, params + nd->w_off, program_seed(c), (uint64_t)j + 1)))
+                return nm__error(rc, "node '%s': %s", nd->name, nm_errmsg());
+            if (c->t > 0 && (rc = nm_xbar_set_time(cn->xb, c->t))) return rc;
+        } else if (cn->wq) {
+            int64_t nw = nd->kind == NM_NODE_CONV ? nm_conv_weight_count(&nd->conv) : nd->n_out * nd->n_in;
+            quantize_weights(params + nd->w_off, nw, c->p.weight_bits, cn->wq);
+        }
+    }
+    c->n_program++;
+    return NM_OK;
+}
+
+void nm_chip_destroy(nm_chip *c) {
+    if (!c) return;
+    for (int j = 0; j < c->n; j++) {
+        nm_xbar_destroy(c->nd[j].xb);
+        nm_free(c->nd[j].wq);
+        nm_neuron_draw_destroy(c->nd[j].draw);
+        nm_free(c->nd[j].pn_buf);
+    }
+    free(c->nd);
+    nm_device_destroy(c->dev);
+    free(c);
+}
+
+nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t seed, nm_chip **out) {
+    nm_status rc = NM_OK;
+    nm_chip *c = calloc(1, sizeof *c);
+    if (!c) return nm__error(NM_NOMEM, "out of memory realizing a chip");
+    c->g = g;
+    c->p = *p;
+    c->seed = seed;
+    c->n = nm_graph_n_nodes(g);
+    if (!(c->nd = calloc((size_t)c->n, sizeof *c->nd))) { rc = nm__error(NM_NOMEM, "out of memory realizing a chip"); goto fail; }
+    if (p->analog && (rc = nm_device_create(&p->device, &c->dev))) goto fail;
+    for (int j = 0; j < c->n; j++) {
+        const nm_node *nd = nm_graph_node(g, j);
+        chip_node *cn = &c->nd[j];
+        cn->consumer = -1;
+        if (nd->flags & NM_NODE_RECURRENT) {
+            rc = nm__error(NM_UNSUPPORTED, "node '%s': recurrent connections cannot be realized on a chip yet", nd->name);
+            goto fail;
+        }
+        if (is_weight(nd->kind)) {
+            int64_t rows = nd->n_out, cols = nd->n_in;
+            if (nd->kind == NM_NODE_CONV) {   /* the kernel matrix: c_out x (c_in / groups) kh kw */
+                rows = nd->conv.c_out;
+                cols = nm_conv_weight_count(&nd->conv) / rows;
+            }
+            if (p->analog) {
+                if ((rc = nm_xbar_create(&p->xbar, c->dev, rows, cols, &cn->xb))) goto fail;
+            } else if (p->weight_bits > 0) {
+                if (!(cn->wq = nm_alloc(sizeof(float) * rows * cols))) { rc = nm__error(NM_NOMEM, "out of memory"); goto fail; }
+            }
+        } else if (nm_node_kind_neuron(nd->kind) && p->has_mismatch) {
+            if (nd->kind != NM_NODE_LIF && nd->kind != NM_NODE_IF && nd->kind != NM_NODE_LI) {
+                rc = nm__error(NM_UNSUPPORTED,
+                               "node '%s' (%s): analog-neuron mismatch is modelled for LIF, IF and LI populations only",
+                               nd->name, nm_node_kind_name(nd->kind));
+                goto fail;
+            }
+            if ((rc = nm_neuron_draw_create(&p->neuron, nd->n_out, seed, 0x4E00000000ull + (uint64_t)j, &cn->draw)))
+                goto fail;
+            if (!(cn->pn_buf = nm_alloc(sizeof(float) * 4 * nm_pad16(nd->n_out)))) {
+                rc = nm__error(NM_NOMEM, "out of memory");
+                goto fail;
+            }
+            /* the layer feeding it directly carries its offsets and noise */
+            const nm_node *src = nm_graph_node(g, nd->src);
+            if (src->kind == NM_NODE_AFFINE || src->kind == NM_NODE_LINEAR) c->nd[nd->src].consumer = j;
+        }
+    }
+    if ((rc = nm_chip_program(c))) goto fail;
+    *out = c;
+    return NM_OK;
+fail:
+    nm_chip_destroy(c);
+    return rc;
+}
+
+nm_status nm_chip_set_time(nm_chip *c, double t) {
+    if (!(t >= 0) || !isfinite(t)) return nm__error(NM_RANGE, "device time must be >= 0 seconds, not %g", t);
+    for (int j = 0; j < c->n; j++) {
+        nm_status rc;
+        if (c->nd[j].xb && (rc = nm_xbar_set_time(c->nd[j].xb, t))) return rc;
+    }
+    c->t = t;
+    return NM_OK;
+}
+
+nm_xbar *nm_chip_xbar(const nm_chip *c, int node) {
+    return node >= 0 && node < c->n ? c->nd[node].xb : NULL;
+}
+
+/* ---- the neurons ------------------------------------------------------------------ */
+
+/* Per-neuron constants of population j at step dt:
+**   tau_i = tau (1 + d_tau), alpha_i = exp(-dt / tau_i), beta_i = (1 - alpha_i) r (1 + d_gain),
+**   v_th,i = v_th + d_th (v_th - v_leak);
+** and, for the layer feeding it, the leak offset as an input current (a resting potential
+** shifted by D (v_th - v_leak) is the current D (v_th - v_leak) / (r gain_i)) and the
+** temporal noise sigma (v_th - v_leak) per step as a current sigma (v_th - v_leak) / beta_i. */
+static void neuron_consts(nm_chip *c, int j, float dt) {
+    chip_node *cn = &c->nd[j];
+    const nm_node *nd = nm_graph_node(c->g, j);
+    const nm_neuron_draw *d = cn->draw;
+    const int64_t n = nd->n_out, pad = nm_pad16(n);
+    float *alpha = cn->pn_buf, *beta = alpha + pad, *vth = beta + pad, *noise = vth + pad;
+    float tau = 0, r, vl, th, vr;
+    nm_reset reset = NM_RESET_NONE;
+    if (nd->kind == NM_NODE_LIF) {
+        tau = nd->lif.tau, r = nd->lif.r, vl = nd->lif.v_leak, th = nd->lif.v_threshold, vr = nd->lif.v_reset;
+        reset = nd->lif.reset;
+    } else if (nd->kind == NM_NODE_IF) {
+        r = nd->ifp.r * dt, vl = 0.0f, th = nd->ifp.v_threshold, vr = nd->ifp.v_reset;
+        reset = nd->ifp.reset;
+    } else {
+        tau = nd->li.tau, r = nd->li.r, vl = nd->li.v_leak, th = vl + 1.0f, vr = vl;
+    }
+    const float span = nd->kind == NM_NODE_IF ? th - vr : th - vl;
+    for (int64_t i = 0; i < n; i++) {
+        const float gain = 1.0f + d->gain[i];
+        if (nd->kind == NM_NODE_IF) {
+            alpha[i] = 1.0f;
+            beta[i] = r * gain;
+        } else {
+            double a = exp(-(double)dt / (tau * (1.0f + d->tau_mem[i])));
+            alpha[i] = (float)a;
+            beta[i] = (float)((1.0 - a) * r) * gain;
+        }
+        vth[i] = nd->kind == NM_NODE_LI ? INFINITY : th + d->v_th[i] * span;
+        noise[i] = c->p.neuron.noise * span / beta[i];
+    }
+    cn->pn = (nm_lif_pn_step){alpha, beta, NULL, vth, r, vl, vr, reset};
+    cn->pn_dt = dt;
+}
+
+static const nm_lif_pn_step *hook_neurons(void *ctx, int node, float dt) {
+    nm_chip *c = ctx;
+    chip_node *cn = &c->nd[node];
+    if (!cn->draw) return NULL;
+    if (cn->pn_dt != dt) neuron_consts(c, node, dt);
+    return &cn->pn;
+}
+
+/* ---- the products ------------------------------------------------------------------ */
+
+static void hook_begin(void *ctx, int batch, float dt) {
+    nm_chip *c = ctx;
+    (void)batch;
+    c->pass++;
+    c->dt = dt;
+    for (int j = 0; j < c->n; j++)
+        if (c->nd[j].draw && c->nd[j].pn_dt != dt) neuron_consts(c, j, dt);
+}
+
+/* Whether two reads of the same input differ: then every step gets its own read. */
+static int noisy_reads(const nm_chip *c, const chip_node *cn) {
+    if (cn->consumer >= 0 && c->p.neuron.noise > 0) return 1;
+    if (!cn->xb) return 0;
+    return c->p.xbar.adc_noise > 0 || c->dev->ops->read_sigma(c->dev, 1.0f) > 0;
+}
+
+static int hook_product(void *ctx, int node, const float *x, int rows, int batch, int n_steps, float *y) {
+    nm_chip *c = ctx;
+    chip_node *cn = &c->nd[node];
+    const nm_node *nd = nm_graph_node(c->g, node);
+    const int64_t n_in = nd->n_in, n_out = nd->n_out;
+    /* a constant input is read afresh at every step when reads are noisy */
+    const int out_rows = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : rows;
+    const int64_t m_in = (int64_t)rows * batch, m = (int64_t)out_rows * batch;
+    if (cn->xb) {
+        nm_xbar_forward_rep(cn->xb, x, m_in, out_rows / rows, y, c->pass * (uint64_t)c->n + (uint64_t)node);
+    } else {
+        const float *W = cn->wq ? cn->wq : nm_graph_params_const(c->g) + nd->w_off;
+        if (!cn->wq && cn->consumer < 0) return -1;   /* nothing of the chip's: the executor's own product */
+        nm_sgemm(0, 1, m_in, n_out, n_in, 1.0f, x, n_in, W, n_in, 0.0f, y, n_out);
+        for (int t = 1; t < out_rows / rows; t++) memcpy(y + t * m_in * n_out, y, sizeof(float) * m_in * n_out);
+    }
+    if (cn->consumer >= 0) {
+        const chip_node *pop = &c->nd[cn->consumer];
+        const nm_node *pn = nm_graph_node(c->g, cn->consumer);
+        const int64_t pad = nm_pad16(n_out);
+        const float *noise = pop->pn_buf + 3 * pad;
+        const float span = pn->kind == NM_NODE_LIF ? pn->lif.v_threshold - pn->lif.v_leak : 1.0f;
+        const float r = pn->kind == NM_NODE_LIF ? pn->lif.r : pn->kind == NM_NODE_LI ? pn->li.r : 0.0f;
+        const int leak = r > 0;
+        const uint64_t stream = 0x7E00000000ull + (uint64_t)node;
+        #pragma omp parallel for schedule(static)
+        for (int64_t row = 0; row < m; row++) {
+            float *yr = y + row * n_out;
+            for (int64_t i = 0; i < n_out; i += 2) {
+                float z[2];
+                nm_hw_normal2(c->seed ^ (c->pass * 0x9E3779B97F4A7C15ull), stream, (uint64_t)(row * n_out + i) >> 1, z);
+                for (int k = 0; k < 2 && i + k < n_out; k++) {
+                    const int64_t ii = i + k;
+                    float off = leak ? pop->draw->v_leak[ii] * span / (r * (1.0f + pop->draw->gain[ii])) : 0.0f;
+                    yr[ii] += off + noise[ii] * z[k];
+                }
+            }
+        }
+    }
+    return out_rows;
+}
+
+static const float *hook_weights(void *ctx, int node) {
+    nm_chip *c = ctx;
+    const chip_node *cn = &c->nd[node];
+    return cn->xb ? nm_xbar_weights(cn->xb) : cn->wq;
+}
+
+void nm_chip_hooks(nm_chip *c, nm_exec_hooks *h) {
+    memset(h, 0, sizeof *h);
+    h->ctx = c;
+    h->begin = hook_begin;
+    h->product = hook_product;
+    h->weights = hook_weights;
+    h->neurons = hook_neurons;
+}
