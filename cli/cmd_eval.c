@@ -3,7 +3,6 @@
 ** --chip, the accuracy of chip samples of a profile at chosen device times (mean and spread
 ** over samples).
 */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,80 +35,6 @@ static int parse_times(const char *list, double *t, int *n) {
         fprintf(stderr, "neuromorph eval: --time expects a list of durations such as 1s,1h,1d,1y\n");
         return 2;
     }
-    return 0;
-}
-
-/* Accuracy of `samples` chip samples of profile `prof` at each device time, as mean and
-** sample standard deviation; one line per time, and the report's "chip" object. */
-static int eval_on_chip(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const nm_chip_profile *prof,
-                        int samples, uint64_t seed, const double *times, int n_times, int quiet, nm_report *rep) {
-    double *acc = calloc((size_t)samples * n_times, sizeof *acc), *spk = calloc((size_t)samples * n_times, sizeof *spk);
-    nm_status st = NM_OK;
-    if (!acc || !spk) {
-        free(acc);
-        free(spk);
-        return cli_fail(nm__error(NM_NOMEM, "out of memory"));
-    }
-    for (int s = 0; s < samples && !st; s++) {
-        nm_chip *chip = NULL;
-        nm_exec_hooks h;
-        if ((st = nm_chip_realize(g, prof, seed + (uint64_t)s, &chip))) break;
-        nm_chip_hooks(chip, &h);
-        tc->hooks = &h;
-        for (int k = 0; k < n_times && !st; k++) {
-            nm_eval_result ev;
-            if ((st = nm_chip_set_time(chip, times[k])) || (st = nm_evaluate(g, test, tc, &ev))) break;
-            acc[s * n_times + k] = ev.accuracy;
-            spk[s * n_times + k] = ev.spikes_per_sample;
-            if (!quiet) {
-                char tb[32];
-                nm_format_duration(times[k], tb, sizeof tb);
-                fprintf(stderr, "  chip sample %d/%d  t %-6s accuracy %.2f%%\n", s + 1, samples, tb, 100 * ev.accuracy);
-            }
-        }
-        tc->hooks = NULL;
-        nm_chip_destroy(chip);
-    }
-    if (st) {
-        free(acc);
-        free(spk);
-        return cli_fail(st);
-    }
-    if (rep) {
-        nm_report_set_str(rep, "chip.profile", prof->name);
-        nm_report_set_int(rep, "chip.samples", samples);
-        nm_report_set_int(rep, "chip.seed", (int64_t)seed);
-    }
-    for (int k = 0; k < n_times; k++) {
-        double mean = 0, var = 0, lo = 1, hi = 0, sm = 0;
-        for (int s = 0; s < samples; s++) {
-            double v = acc[s * n_times + k];
-            mean += v / samples;
-            sm += spk[s * n_times + k] / samples;
-            lo = fmin(lo, v);
-            hi = fmax(hi, v);
-        }
-        for (int s = 0; s < samples; s++) var += pow(acc[s * n_times + k] - mean, 2);
-        const double sd = samples > 1 ? sqrt(var / (samples - 1)) : 0.0;
-        char tb[32];
-        nm_format_duration(times[k], tb, sizeof tb);
-        printf("chip %s  t %-6s accuracy %.2f%% +- %.2f%%  (min %.2f%%, max %.2f%%, %d samples)  spikes per sample %.1f\n",
-               prof->name, tb, 100 * mean, 100 * sd, 100 * lo, 100 * hi, samples, sm);
-        if (rep) {
-            nm_report *item = nm_report_create(NULL);
-            nm_report_set_num(item, "time_s", times[k]);
-            nm_report_set_str(item, "time", tb);
-            nm_report_set_num(item, "accuracy_mean", mean);
-            nm_report_set_num(item, "accuracy_std", sd);
-            nm_report_set_num(item, "accuracy_min", lo);
-            nm_report_set_num(item, "accuracy_max", hi);
-            nm_report_set_num(item, "spikes_per_sample", sm);
-            for (int s = 0; s < samples; s++) nm_report_push_num(item, "accuracies", acc[s * n_times + k]);
-            nm_report_push_obj(rep, "chip.times", item);
-        }
-    }
-    free(acc);
-    free(spk);
     return 0;
 }
 
@@ -203,7 +128,7 @@ int cmd_eval(int argc, char **argv) {
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         report_eval(rep, "test", g, &ev);
     }
-    if (chip && (rc = eval_on_chip(g, test, &tc, &prof, samples, chip_seed, times, n_times, a.quiet, rep))) goto done;
+    if (chip && (rc = chip_eval(g, test, &tc, &prof, samples, chip_seed, times, n_times, a.quiet, rep))) goto done;
     if (rep && (st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
 done:
     nm_report_destroy(rep);

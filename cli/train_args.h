@@ -36,6 +36,11 @@ int  load_sets(const char *dir, nm_dataset **train, nm_dataset **test);
 ** exit code. *eval_out gets the final test evaluation. */
 int  run_training(const char *command, const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
                   nm_eval_result *eval_out);
+/* Accuracy of `samples` samples of chip profile prof (seeds seed, seed + 1, ...) at each
+** device time: one line per time (mean +- std over samples), progress on stderr unless
+** quiet, and the report's "chip" object when rep is not NULL. Returns the exit code. */
+int  chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const nm_chip_profile *prof, int samples,
+               uint64_t seed, const double *times, int n_times, int quiet, nm_report *rep);
 /* Adds the evaluation's numbers to a report under `key`. */
 void report_eval(nm_report *r, const char *key, const nm_graph *g, const nm_eval_result *ev);
 
