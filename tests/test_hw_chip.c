@@ -151,7 +151,8 @@ static void test_digital_weights_rounded(void **st) {
 
 /* A PCM chip sample: the same seed gives the same readout with 1 and 2 threads; another
 ** seed another one; drift shrinks the conductances (mean |W| at 1 y below 1 s, by about
-** the factor (t/t0)^-nu ~ 0.5 of devices.md). */
+** the factor (t/t0)^-nu ~ 0.5 of devices.md); re-programming gives new draws at the same
+** device time. */
 static void test_pcm_sample_reproducible_and_drifts(void **st) {
     (void)st;
     nm_graph *g = mlp("64-48-6", 11);
@@ -185,6 +186,16 @@ static void test_pcm_sample_reproducible_and_drifts(void **st) {
             for (int64_t i = 0; i < nw; i++) m2 += fabs(w[i]);
             assert_true(m2 < 0.8 * m1 && m2 > 0.3 * m1);
             assert_int_equal(nm_chip_set_time(c, -1), NM_RANGE);
+            /* re-programming draws afresh and keeps the clock where it was */
+            float *before = malloc(sizeof(float) * nw);
+            memcpy(before, w, sizeof(float) * nw);
+            assert_int_equal(nm_chip_program(c), NM_OK);
+            w = nm_xbar_weights(nm_chip_xbar(c, 1));
+            double m3 = 0;
+            for (int64_t i = 0; i < nw; i++) m3 += fabs(w[i]);
+            assert_true(max_abs_diff(before, w, nw) > 0);
+            assert_true(fabs(m3 - m2) < 0.1 * m2);
+            free(before);
         }
         nm_chip_destroy(c);
     }
