@@ -104,6 +104,34 @@ static void test_ideal_analog_equals_software(void **st) {
     nm_graph_destroy(g);
 }
 
+/* Conv layers read through their crossbars (im2row, one read per output position): on an
+** ideal analog chip the result is the convolution's, up to float summation order, with
+** stride, padding and dilation. The tiles (10 rows) split the 18-input patches in two. */
+static void test_ideal_analog_conv(void **st) {
+    (void)st;
+    const char *specs[2] = {"2x9x9-4c3p1-6", "2x9x9-5c3s2p2d2-6"};
+    for (int k = 0; k < 2; k++) {
+        nm_graph *g = mlp(specs[k], 21 + k);
+        float *x = input(2 * 9 * 9, 1);
+        float *ref = run(g, NULL, x, 1);
+        nm_chip_profile p;
+        ideal_analog(&p);
+        p.xbar.tile_rows = 10;
+        nm_chip *c;
+        assert_int_equal(nm_chip_realize(g, &p, 3, &c), NM_OK);
+        nm_exec_hooks h;
+        nm_chip_hooks(c, &h);
+        float *got = run(g, &h, x, 1);
+        double scale = 0;
+        for (int64_t i = 0; i < T * B * 6; i++) scale = fmax(scale, fabs(ref[i]));
+        if (!(max_abs_diff(ref, got, T * B * 6) <= 1e-5 * scale + 1e-6))
+            fail_msg("%s: chip and software differ by %g (scale %g)", specs[k], max_abs_diff(ref, got, T * B * 6), scale);
+        nm_chip_destroy(c);
+        free(ref), free(got), free(x);
+        nm_graph_destroy(g);
+    }
+}
+
 /* A digital profile with float weights and no mismatch changes nothing: the same bits. */
 static void test_ideal_digital_same_bits(void **st) {
     (void)st;
@@ -312,6 +340,7 @@ static void test_durations(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ideal_analog_equals_software),
+        cmocka_unit_test(test_ideal_analog_conv),
         cmocka_unit_test(test_ideal_digital_same_bits),
         cmocka_unit_test(test_digital_weights_rounded),
         cmocka_unit_test(test_pcm_sample_reproducible_and_drifts),

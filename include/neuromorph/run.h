@@ -134,12 +134,14 @@ typedef struct nm_exec_hooks {
     /* Called at the start of every forward pass with its batch and step. May be NULL. */
     void (*begin)(void *ctx, int batch, float dt);
     /* Affine/Linear node: y = the product of x (rows, batch, n_in) with the node's weights,
-    ** without the bias (the executor adds it). rows is 1 (a constant input) or n_steps; the
+    ** without the bias (the executor adds it); Conv node: the same for the convolution
+    ** (y: (rows, batch, c_out, h_out, w_out)). rows is 1 (a constant input) or n_steps; the
     ** hook returns the rows it wrote: rows, or n_steps to give every step its own read of a
     ** constant input (y has room for n_steps rows). Returns a negative value to decline:
     ** the executor then runs its own product. May be NULL. */
     int (*product)(void *ctx, int node, const float *x, int rows, int batch, int n_steps, float *y);
-    /* Conv node: the weights to use instead of the graph's, or NULL. May be NULL. */
+    /* Conv node whose product hook declined: the weights to use instead of the graph's, or
+    ** NULL. May be NULL. */
     const float *(*weights)(void *ctx, int node);
     /* LIF, IF or LI node: per-neuron constants at step dt to use instead of the node's, or
     ** NULL. May be NULL. */

@@ -7,8 +7,9 @@
 **   product   Affine/Linear: the crossbar read (DAC, tiles, noise, IR drop, ADC) or the
 **             product with the rounded weights; then the consumer population's leak offset
 **             and temporal noise as input currents
-**   weights   Conv: the conductances as programmed and drifted (no read noise or
-**             converters: the im2col product does not go through the tile model yet)
+**   product   Conv (groups 1): every output position a crossbar read of its input patch
+**   weights   grouped Conv: the conductances as programmed and drifted (no read noise or
+**             converters), through the executor's own kernel
 **   neurons   LIF/IF/LI: per-neuron time constants, gains and thresholds
 **
 ** A constant input (one row for all steps) is read once per step on a chip with fresh
@@ -43,7 +44,11 @@ struct nm_chip {
     double          t;
     uint64_t        pass;        /* forward passes: keys the read noise */
     float           dt;
+    float          *im, *cy;     /* conv reads: im2row rows (CONV_ROWS, K), outputs (reps CONV_ROWS, c_out) */
+    int64_t         n_im, n_cy;
 };
+
+#define CONV_ROWS 4096   /* output positions per conv read: bounds the im2row scratch */
 
 static int is_weight(nm_node_kind k) { return k == NM_NODE_AFFINE || k == NM_NODE_LINEAR || k == NM_NODE_CONV; }
 
@@ -86,6 +91,8 @@ void nm_chip_destroy(nm_chip *c) {
         nm_free(c->nd[j].pn_buf);
     }
     free(c->nd);
+    nm_free(c->im);
+    nm_free(c->cy);
     nm_device_destroy(c->dev);
     free(c);
 }
@@ -228,10 +235,66 @@ static int noisy_reads(const nm_chip *c, const chip_node *cn) {
     return c->p.xbar.adc_noise > 0 || c->dev->ops->read_sigma(c->dev, 1.0f) > 0;
 }
 
+/* Grows a scratch buffer to n floats; 0 on failure. */
+static int grow(float **buf, int64_t *have, int64_t n) {
+    if (n <= *have) return 1;
+    nm_free(*buf);
+    *buf = nm_alloc(sizeof(float) * n);
+    *have = *buf ? n : 0;
+    return *buf != NULL;
+}
+
+/* A Conv (groups 1) through its crossbar: every output position of every image is one read
+** of the kernel matrix (c_out, c_in kh kw) with the position's input patch (im2row, the patch
+** in the weights' (ci, ky, kx) order, zeros in the padding), CONV_ROWS positions per read.
+** Chunk k of the read gets read_id (base << 20) + k, so chunks never share noise. */
+static int conv_product(nm_chip *c, int node, const float *x, int rows, int batch, int reps, float *y) {
+    const nm_node *nd = nm_graph_node(c->g, node);
+    const nm_conv_geom *g = &nd->conv;
+    const int64_t K = nm_conv_weight_count(g) / g->c_out, P = g->h_out * g->w_out, m_img = (int64_t)rows * batch;
+    const int64_t in_img = g->c_in * g->h_in * g->w_in, out_img = g->c_out * P;
+    const int64_t per = P >= CONV_ROWS ? 1 : CONV_ROWS / P;   /* images per read */
+    if (!grow(&c->im, &c->n_im, per * P * K) || !grow(&c->cy, &c->n_cy, (int64_t)reps * per * P * g->c_out)) return -1;
+    const uint64_t base = (c->pass * (uint64_t)c->n + (uint64_t)node) << 20;
+    for (int64_t i0 = 0, chunk = 0; i0 < m_img; i0 += per, chunk++) {
+        const int64_t ni = m_img - i0 < per ? m_img - i0 : per, mr = ni * P;
+        #pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < mr; r++) {
+            const int64_t img = r / P, p = r % P, oy = p / g->w_out, ox = p % g->w_out;
+            const float *xi = x + (i0 + img) * in_img;
+            float *row = c->im + r * K;
+            for (int64_t ci = 0, k = 0; ci < g->c_in; ci++)
+                for (int ky = 0; ky < g->kh; ky++)
+                    for (int kx = 0; kx < g->kw; kx++, k++) {
+                        const int64_t iy = oy * g->sh - g->ph + (int64_t)ky * g->dh, ix = ox * g->sw - g->pw + (int64_t)kx * g->dw;
+                        row[k] = iy < 0 || iy >= g->h_in || ix < 0 || ix >= g->w_in ? 0.0f
+                                                                                   : xi[(ci * g->h_in + iy) * g->w_in + ix];
+                    }
+        }
+        nm_xbar_forward_rep(c->nd[node].xb, c->im, mr, reps, c->cy, base + (uint64_t)chunk);
+        /* (reps, ni P, c_out) -> y (reps, m_img, c_out, P) */
+        #pragma omp parallel for schedule(static)
+        for (int64_t q = 0; q < (int64_t)reps * ni; q++) {
+            const int64_t k = q / ni, img = q % ni;
+            const float *src = c->cy + (k * mr + img * P) * g->c_out;
+            float *dst = y + (k * m_img + i0 + img) * out_img;
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t co = 0; co < g->c_out; co++) dst[co * P + p] = src[p * g->c_out + co];
+        }
+    }
+    return rows * reps;
+}
+
 static int hook_product(void *ctx, int node, const float *x, int rows, int batch, int n_steps, float *y) {
     nm_chip *c = ctx;
     chip_node *cn = &c->nd[node];
     const nm_node *nd = nm_graph_node(c->g, node);
+    if (nd->kind == NM_NODE_CONV) {
+        /* grouped convolutions read the programmed weights through the executor's kernel */
+        if (!cn->xb || nd->conv.groups != 1) return -1;
+        const int reps = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : 1;
+        return conv_product(c, node, x, rows, batch, reps, y);
+    }
     const int64_t n_in = nd->n_in, n_out = nd->n_out;
     /* a constant input is read afresh at every step when reads are noisy */
     const int out_rows = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : rows;

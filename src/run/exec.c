@@ -458,6 +458,17 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
             run_dense(x, j, nd, s, params);
             break;
         case NM_NODE_CONV: {
+            const float *in = nm_exec_output_floats(x, jsrc);
+            const int rows = x->hooks.product ? x->hooks.product(x->hooks.ctx, j, in, src->rows, batch, T, s->out) : -1;
+            if (rows >= 0) {   /* the chip's product; its bias is digital, per channel */
+                const int64_t planes = (int64_t)rows * batch * nd->conv.c_out, P = nd->conv.h_out * nd->conv.w_out;
+                const float *bias = params + nd->b_off;
+                s->rows = rows;
+                #pragma omp parallel for schedule(static)
+                for (int64_t q = 0; q < planes; q++)
+                    for (int64_t p = 0; p < P; p++) s->out[q * P + p] += bias[q % nd->conv.c_out];
+                break;
+            }
             const float *W = x->hooks.weights ? x->hooks.weights(x->hooks.ctx, j) : NULL;
             s->rows = src->rows;
             nm_conv_forward(&nd->conv, W ? W : params + nd->w_off, params + nd->b_off, nm_exec_output_floats(x, jsrc), m,
