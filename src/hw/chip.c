@@ -42,7 +42,8 @@ struct nm_chip {
     chip_node      *nd;
     int             n;
     double          t;
-    uint64_t        pass;        /* forward passes: keys the read noise */
+    uint64_t        pass;        /* forward passes: keys the read noise          */
+    uint64_t        calls;       /* product calls in this pass (a recurrent layer reads every step) */
     float           dt;
     float          *im, *cy;     /* conv reads: im2row rows (CONV_ROWS, K), outputs (reps CONV_ROWS, c_out) */
     int64_t         n_im, n_cy;
@@ -111,10 +112,6 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
         const nm_node *nd = nm_graph_node(g, j);
         chip_node *cn = &c->nd[j];
         cn->consumer = -1;
-        if (nd->flags & NM_NODE_RECURRENT) {
-            rc = nm__error(NM_UNSUPPORTED, "node '%s': recurrent connections cannot be realized on a chip yet", nd->name);
-            goto fail;
-        }
         if (is_weight(nd->kind)) {
             int64_t rows = nd->n_out, cols = nd->n_in;
             if (nd->kind == NM_NODE_CONV) {   /* the kernel matrix: c_out x (c_in / groups) kh kw */
@@ -127,6 +124,11 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
                 if (!(cn->wq = nm_alloc(sizeof(float) * rows * cols))) { rc = nm__error(NM_NOMEM, "out of memory"); goto fail; }
             }
         } else if (nm_node_kind_neuron(nd->kind) && p->has_mismatch) {
+            if (nd->rec >= 0) {
+                rc = nm__error(NM_UNSUPPORTED, "node '%s': analog-neuron mismatch of a recurrent population is not modelled yet",
+                               nd->name);
+                goto fail;
+            }
             if (nd->kind != NM_NODE_LIF && nd->kind != NM_NODE_IF && nd->kind != NM_NODE_LI) {
                 rc = nm__error(NM_UNSUPPORTED,
                                "node '%s' (%s): analog-neuron mismatch is modelled for LIF, IF and LI populations only",
@@ -223,6 +225,7 @@ static void hook_begin(void *ctx, int batch, float dt) {
     nm_chip *c = ctx;
     (void)batch;
     c->pass++;
+    c->calls = 0;
     c->dt = dt;
     for (int j = 0; j < c->n; j++)
         if (c->nd[j].draw && c->nd[j].pn_dt != dt) neuron_consts(c, j, dt);
@@ -247,15 +250,14 @@ static int grow(float **buf, int64_t *have, int64_t n) {
 /* A Conv (groups 1) through its crossbar: every output position of every image is one read
 ** of the kernel matrix (c_out, c_in kh kw) with the position's input patch (im2row, the patch
 ** in the weights' (ci, ky, kx) order, zeros in the padding), CONV_ROWS positions per read.
-** Chunk k of the read gets read_id (base << 20) + k, so chunks never share noise. */
-static int conv_product(nm_chip *c, int node, const float *x, int rows, int batch, int reps, float *y) {
+** Chunk k of the read gets read_id base + k, so chunks never share noise. */
+static int conv_product(nm_chip *c, int node, const float *x, int rows, int batch, int reps, uint64_t base, float *y) {
     const nm_node *nd = nm_graph_node(c->g, node);
     const nm_conv_geom *g = &nd->conv;
     const int64_t K = nm_conv_weight_count(g) / g->c_out, P = g->h_out * g->w_out, m_img = (int64_t)rows * batch;
     const int64_t in_img = g->c_in * g->h_in * g->w_in, out_img = g->c_out * P;
     const int64_t per = P >= CONV_ROWS ? 1 : CONV_ROWS / P;   /* images per read */
     if (!grow(&c->im, &c->n_im, per * P * K) || !grow(&c->cy, &c->n_cy, (int64_t)reps * per * P * g->c_out)) return -1;
-    const uint64_t base = (c->pass * (uint64_t)c->n + (uint64_t)node) << 20;
     for (int64_t i0 = 0, chunk = 0; i0 < m_img; i0 += per, chunk++) {
         const int64_t ni = m_img - i0 < per ? m_img - i0 : per, mr = ni * P;
         #pragma omp parallel for schedule(static)
@@ -289,18 +291,20 @@ static int hook_product(void *ctx, int node, const float *x, int rows, int batch
     nm_chip *c = ctx;
     chip_node *cn = &c->nd[node];
     const nm_node *nd = nm_graph_node(c->g, node);
+    /* every read of a pass its own noise: (pass, node, call), room for 4096 conv chunks */
+    const uint64_t read_id = ((c->pass * (uint64_t)c->n + (uint64_t)node) << 32) + (c->calls++ << 12);
     if (nd->kind == NM_NODE_CONV) {
         /* grouped convolutions read the programmed weights through the executor's kernel */
         if (!cn->xb || nd->conv.groups != 1) return -1;
         const int reps = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : 1;
-        return conv_product(c, node, x, rows, batch, reps, y);
+        return conv_product(c, node, x, rows, batch, reps, read_id, y);
     }
     const int64_t n_in = nd->n_in, n_out = nd->n_out;
     /* a constant input is read afresh at every step when reads are noisy */
     const int out_rows = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : rows;
     const int64_t m_in = (int64_t)rows * batch, m = (int64_t)out_rows * batch;
     if (cn->xb) {
-        nm_xbar_forward_rep(cn->xb, x, m_in, out_rows / rows, y, c->pass * (uint64_t)c->n + (uint64_t)node);
+        nm_xbar_forward_rep(cn->xb, x, m_in, out_rows / rows, y, read_id);
     } else {
         const float *W = cn->wq ? cn->wq : nm_graph_params_const(c->g) + nd->w_off;
         if (!cn->wq && cn->consumer < 0) return -1;   /* nothing of the chip's: the executor's own product */

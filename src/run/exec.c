@@ -316,8 +316,15 @@ static int64_t run_recurrent_lif(nm_exec *x, const nm_node *nd, node_state *s, c
     for (int t = 0; t < T; t++) {
         const float *ft = ff + (ff_rows == 1 ? 0 : (int64_t)t * plane);
         for (int b = 0; b < B; b++) memcpy(rin + (int64_t)b * n, bias, sizeof(float) * n);
-        if (t > 0)
-            nm_sgemm(0, 1, B, n, n, 1.0f, spk + (int64_t)(t - 1) * plane, n, W, n, 1.0f, rin, n);
+        if (t > 0) {
+            const float *prev = spk + (int64_t)(t - 1) * plane;
+            float *fb = x->scratch + 2 * plane;
+            if (x->hooks.product && x->hooks.product(x->hooks.ctx, nd->rec, prev, 1, B, 1, fb) >= 0) {
+                for (int64_t i = 0; i < plane; i++) rin[i] += fb[i];   /* a chip's read of the feedback */
+            } else {
+                nm_sgemm(0, 1, B, n, n, 1.0f, prev, n, W, n, 1.0f, rin, n);
+            }
+        }
         float *ut = s->mem + (int64_t)t * plane, *st = spk + (int64_t)t * plane;
         int64_t cnt = 0;
         #pragma omp parallel for schedule(static) reduction(+:cnt)
