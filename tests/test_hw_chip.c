@@ -81,6 +81,25 @@ static double max_abs_diff(const float *a, const float *b, int64_t n) {
     return m;
 }
 
+/* The readout membranes of g on a fresh sample (seed) of chip profile p. */
+static float *on_chip(nm_graph *g, const nm_chip_profile *p, uint64_t seed, const float *x, int rows) {
+    nm_chip *c;
+    nm_exec_hooks h;
+    assert_int_equal(nm_chip_realize(g, p, seed, &c), NM_OK);
+    nm_chip_hooks(c, &h);
+    float *out = run(g, &h, x, rows);
+    nm_chip_destroy(c);
+    return out;
+}
+
+/* Chip and software agree up to float summation order: 1e-5 of the largest |value|. */
+static void assert_close(const float *ref, const float *got, int64_t n, const char *what) {
+    double scale = 0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
+    if (!(max_abs_diff(ref, got, n) <= 1e-5 * scale + 1e-6))
+        fail_msg("%s: chip and software differ by %g (scale %g)", what, max_abs_diff(ref, got, n), scale);
+}
+
 /* Ideal devices and converters: the crossbar product is the matrix product up to float
 ** summation order (tiles sum their partial products separately), so the readout membranes
 ** agree to ~1e-5 relative; hidden spikes could in principle flip at a threshold crossing
@@ -92,15 +111,8 @@ static void test_ideal_analog_equals_software(void **st) {
     float *ref = run(g, NULL, x, 1);
     nm_chip_profile p;
     ideal_analog(&p);
-    nm_chip *c;
-    assert_int_equal(nm_chip_realize(g, &p, 3, &c), NM_OK);
-    nm_exec_hooks h;
-    nm_chip_hooks(c, &h);
-    float *got = run(g, &h, x, 1);
-    double scale = 0;
-    for (int64_t i = 0; i < T * B * 10; i++) scale = fmax(scale, fabs(ref[i]));
-    assert_true(max_abs_diff(ref, got, T * B * 10) <= 1e-5 * scale + 1e-6);
-    nm_chip_destroy(c);
+    float *got = on_chip(g, &p, 3, x, 1);
+    assert_close(ref, got, T * B * 10, "300-130-10");
     free(ref), free(got), free(x);
     nm_graph_destroy(g);
 }
@@ -118,16 +130,8 @@ static void test_ideal_analog_conv(void **st) {
         nm_chip_profile p;
         ideal_analog(&p);
         p.xbar.tile_rows = 10;
-        nm_chip *c;
-        assert_int_equal(nm_chip_realize(g, &p, 3, &c), NM_OK);
-        nm_exec_hooks h;
-        nm_chip_hooks(c, &h);
-        float *got = run(g, &h, x, 1);
-        double scale = 0;
-        for (int64_t i = 0; i < T * B * 6; i++) scale = fmax(scale, fabs(ref[i]));
-        if (!(max_abs_diff(ref, got, T * B * 6) <= 1e-5 * scale + 1e-6))
-            fail_msg("%s: chip and software differ by %g (scale %g)", specs[k], max_abs_diff(ref, got, T * B * 6), scale);
-        nm_chip_destroy(c);
+        float *got = on_chip(g, &p, 3, x, 1);
+        assert_close(ref, got, T * B * 6, specs[k]);
         free(ref), free(got), free(x);
         nm_graph_destroy(g);
     }
@@ -143,13 +147,8 @@ static void test_ideal_digital_same_bits(void **st) {
     ideal_analog(&p);
     p.analog = 0;
     p.weight_bits = 0;
-    nm_chip *c;
-    assert_int_equal(nm_chip_realize(g, &p, 3, &c), NM_OK);
-    nm_exec_hooks h;
-    nm_chip_hooks(c, &h);
-    float *got = run(g, &h, x, T);
+    float *got = on_chip(g, &p, 3, x, T);
     assert_memory_equal(ref, got, sizeof(float) * T * B * 5);
-    nm_chip_destroy(c);
     free(ref), free(got), free(x);
     nm_graph_destroy(g);
 }
@@ -248,23 +247,13 @@ static void test_neuron_mismatch(void **st) {
     ideal_analog(&p);
     p.analog = 0;
     p.has_mismatch = 1;
-    nm_chip *c;
-    assert_int_equal(nm_chip_realize(g, &p, 5, &c), NM_OK);
-    nm_exec_hooks h;
-    nm_chip_hooks(c, &h);
-    float *got = run(g, &h, x, T);
+    float *got = on_chip(g, &p, 5, x, T);
     assert_true(max_abs_diff(ref, got, T * B * 5) <= 1e-5);
-    nm_chip_destroy(c);
     p.neuron.tau_mem = p.neuron.gain = 0.1f;
     p.neuron.v_th = p.neuron.v_leak = 0.05f;
     p.neuron.noise = 0.01f;
     float *s[2];
-    for (int k = 0; k < 2; k++) {
-        assert_int_equal(nm_chip_realize(g, &p, 5, &c), NM_OK);
-        nm_chip_hooks(c, &h);
-        s[k] = run(g, &h, x, T);
-        nm_chip_destroy(c);
-    }
+    for (int k = 0; k < 2; k++) s[k] = on_chip(g, &p, 5, x, T);
     assert_true(max_abs_diff(ref, s[0], T * B * 5) > 1e-3);
     assert_memory_equal(s[0], s[1], sizeof(float) * T * B * 5);
     free(ref), free(got), free(s[0]), free(s[1]), free(x);
@@ -281,16 +270,9 @@ static void test_recurrent(void **st) {
     float *ref = run(g, NULL, x, T);
     nm_chip_profile p;
     ideal_analog(&p);
+    float *got = on_chip(g, &p, 1, x, T);
+    assert_close(ref, got, T * B * 4, "20-16r-4");
     nm_chip *c = NULL;
-    assert_int_equal(nm_chip_realize(g, &p, 1, &c), NM_OK);
-    nm_exec_hooks h;
-    nm_chip_hooks(c, &h);
-    float *got = run(g, &h, x, T);
-    double scale = 0;
-    for (int64_t i = 0; i < T * B * 4; i++) scale = fmax(scale, fabs(ref[i]));
-    assert_true(max_abs_diff(ref, got, T * B * 4) <= 1e-5 * scale + 1e-6);
-    nm_chip_destroy(c);
-    c = NULL;
     p.has_mismatch = 1;
     assert_int_equal(nm_chip_realize(g, &p, 1, &c), NM_UNSUPPORTED);
     ASSERT_MSG("recurrent");
