@@ -237,9 +237,11 @@ void nm_lif_backward(const nm_lif_step *c, const nm_surrogate *s, int n_steps, i
 
 /* ---- LI ----------------------------------------------------------------- */
 
-void nm_li_forward(const nm_lif_step *c, int n_steps, int batch, int64_t n,
-                   const float *I, int I_rows, float *u) {
-    const float alpha = c->alpha, beta = c->beta, vl = c->v_leak;
+/* The LI recurrence with constants per neuron (alpha[i], beta[i]) or shared (stride 0): one
+** loop for both forwards, specialized by the constant stride after inlining. */
+static inline __attribute__((always_inline)) void li_loop(const float *alpha, const float *beta, const int64_t st,
+                                                          float vl, int n_steps, int batch, int64_t n, const float *I,
+                                                          int I_rows, float *u) {
     const int64_t plane = (int64_t)batch * n;
 
     #pragma omp parallel for schedule(static)
@@ -250,10 +252,20 @@ void nm_li_forward(const nm_lif_step *c, int n_steps, int batch, int64_t n,
             float *ut = u + (int64_t)t * plane + (int64_t)b * n;
             for (int64_t i = 0; i < n; i++) {
                 float vp = up ? up[i] : vl;
-                ut[i] = vl + alpha * (vp - vl) + beta * It[i];
+                ut[i] = vl + alpha[i * st] * (vp - vl) + beta[i * st] * It[i];
             }
         }
     }
+}
+
+void nm_li_forward(const nm_lif_step *c, int n_steps, int batch, int64_t n,
+                   const float *I, int I_rows, float *u) {
+    li_loop(&c->alpha, &c->beta, 0, c->v_leak, n_steps, batch, n, I, I_rows, u);
+}
+
+void nm_li_forward_pn(const nm_lif_pn_step *c, int n_steps, int batch, int64_t n, const float *I, int I_rows,
+                      float *u) {
+    li_loop(c->alpha, c->beta, 1, c->v_leak, n_steps, batch, n, I, I_rows, u);
 }
 
 void nm_li_backward(const nm_lif_step *c, int n_steps, int batch, int64_t n,

@@ -526,26 +526,6 @@ int64_t nm_lif_forward_pn(const nm_lif_pn_step *c, const nm_surrogate *s, int n_
     return total;
 }
 
-void nm_li_forward_pn(const nm_lif_pn_step *c, int n_steps, int batch, int64_t n, const float *I, int I_rows,
-                      float *u) {
-    const float *restrict alpha = c->alpha, *restrict beta = c->beta;
-    const float vl = c->v_leak;
-    const int64_t plane = (int64_t)batch * n;
-
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < batch; b++) {
-        for (int t = 0; t < n_steps; t++) {
-            const float *It = I + (I_rows == 1 ? 0 : (int64_t)t * plane) + (int64_t)b * n;
-            const float *up = t ? u + (int64_t)(t - 1) * plane + (int64_t)b * n : NULL;
-            float *ut = u + (int64_t)t * plane + (int64_t)b * n;
-            for (int64_t i = 0; i < n; i++) {
-                float vp = up ? up[i] : vl;
-                ut[i] = vl + alpha[i] * (vp - vl) + beta[i] * It[i];
-            }
-        }
-    }
-}
-
 void nm_lif_backward_params(const nm_lif_pn_step *c, const nm_surrogate *s, int n_steps, int batch,
                             int64_t n, const float *I, int I_rows, const float *u, const float *g_spk,
                             int detach_reset, float *g_I, float *g_tau, float *g_vth, float *ws) {
