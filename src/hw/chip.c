@@ -124,9 +124,9 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
                 if (!(cn->wq = nm_alloc(sizeof(float) * rows * cols))) { rc = nm__error(NM_NOMEM, "out of memory"); goto fail; }
             }
         } else if (nm_node_kind_neuron(nd->kind) && p->has_mismatch) {
-            if (nd->rec >= 0) {
-                rc = nm__error(NM_UNSUPPORTED, "node '%s': analog-neuron mismatch of a recurrent population is not modelled yet",
-                               nd->name);
+            if (nd->rec >= 0 || (nd->flags & NM_NODE_LEARN_NEURON)) {
+                rc = nm__error(NM_UNSUPPORTED, "node '%s': analog-neuron mismatch of a %s population is not modelled yet",
+                               nd->name, nd->rec >= 0 ? "recurrent" : "learnable-constant");
                 goto fail;
             }
             if (nd->kind != NM_NODE_LIF && nd->kind != NM_NODE_IF && nd->kind != NM_NODE_LI) {
