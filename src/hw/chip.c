@@ -26,7 +26,8 @@ typedef struct chip_node {
     float          *wq;       /* digital weight layer: the rounded weights (n_out, n_in)    */
     /* population */
     nm_neuron_draw *draw;
-    float          *pn_buf;   /* alpha, beta, v_th, noise sigma as input current (4 n)      */
+    float          *pn_buf;   /* alpha, beta, v_th, then as input currents the temporal noise
+                              ** sigma and the leak offset (5 planes of nm_pad16(n))         */
     float           pn_dt;    /* step the constants are for (0: none yet)                   */
     nm_lif_pn_step  pn;
     /* weight layer: the population it feeds directly (-1: none) */
@@ -44,7 +45,6 @@ struct nm_chip {
     double          t;
     uint64_t        pass;        /* forward passes: keys the read noise          */
     uint64_t        calls;       /* product calls in this pass (a recurrent layer reads every step) */
-    float           dt;
     float          *im, *cy;     /* conv reads: im2row rows (CONV_ROWS, K), outputs (reps CONV_ROWS, c_out) */
     int64_t         n_im, n_cy;
 };
@@ -137,7 +137,7 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
             }
             if ((rc = nm_neuron_draw_create(&p->neuron, nd->n_out, seed, 0x4E00000000ull + (uint64_t)j, &cn->draw)))
                 goto fail;
-            if (!(cn->pn_buf = nm_alloc(sizeof(float) * 4 * nm_pad16(nd->n_out)))) {
+            if (!(cn->pn_buf = nm_alloc(sizeof(float) * 5 * nm_pad16(nd->n_out)))) {
                 rc = nm__error(NM_NOMEM, "out of memory");
                 goto fail;
             }
@@ -181,7 +181,7 @@ static void neuron_consts(nm_chip *c, int j, float dt) {
     const nm_node *nd = nm_graph_node(c->g, j);
     const nm_neuron_draw *d = cn->draw;
     const int64_t n = nd->n_out, pad = nm_pad16(n);
-    float *alpha = cn->pn_buf, *beta = alpha + pad, *vth = beta + pad, *noise = vth + pad;
+    float *alpha = cn->pn_buf, *beta = alpha + pad, *vth = beta + pad, *noise = vth + pad, *offset = noise + pad;
     float tau = 0, r, vl, th, vr;
     nm_reset reset = NM_RESET_NONE;
     if (nd->kind == NM_NODE_LIF) {
@@ -193,7 +193,7 @@ static void neuron_consts(nm_chip *c, int j, float dt) {
     } else {
         tau = nd->li.tau, r = nd->li.r, vl = nd->li.v_leak, th = vl + 1.0f, vr = vl;
     }
-    const float span = nd->kind == NM_NODE_IF ? th - vr : th - vl;
+    const float span = nd->kind == NM_NODE_IF ? th - vr : nd->kind == NM_NODE_LI ? 1.0f : th - vl;   /* LI: no threshold */
     for (int64_t i = 0; i < n; i++) {
         const float gain = 1.0f + d->gain[i];
         if (nd->kind == NM_NODE_IF) {
@@ -206,6 +206,7 @@ static void neuron_consts(nm_chip *c, int j, float dt) {
         }
         vth[i] = nd->kind == NM_NODE_LI ? INFINITY : th + d->v_th[i] * span;
         noise[i] = c->p.neuron.noise * span / beta[i];
+        offset[i] = nd->kind == NM_NODE_IF ? 0.0f : d->v_leak[i] * span / (r * gain);   /* IF has no leak */
     }
     cn->pn = (nm_lif_pn_step){alpha, beta, NULL, vth, r, vl, vr, reset};
     cn->pn_dt = dt;
@@ -226,7 +227,6 @@ static void hook_begin(void *ctx, int batch, float dt) {
     (void)batch;
     c->pass++;
     c->calls = 0;
-    c->dt = dt;
     for (int j = 0; j < c->n; j++)
         if (c->nd[j].draw && c->nd[j].pn_dt != dt) neuron_consts(c, j, dt);
 }
@@ -293,48 +293,41 @@ static int hook_product(void *ctx, int node, const float *x, int rows, int batch
     const nm_node *nd = nm_graph_node(c->g, node);
     /* every read of a pass its own noise: (pass, node, call), room for 4096 conv chunks */
     const uint64_t read_id = ((c->pass * (uint64_t)c->n + (uint64_t)node) << 32) + (c->calls++ << 12);
+    /* a constant input is read afresh at every step when reads are noisy */
+    const int reps = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : 1;
     if (nd->kind == NM_NODE_CONV) {
         /* grouped convolutions read the programmed weights through the executor's kernel */
         if (!cn->xb || nd->conv.groups != 1) return -1;
-        const int reps = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : 1;
         return conv_product(c, node, x, rows, batch, reps, read_id, y);
     }
     const int64_t n_in = nd->n_in, n_out = nd->n_out;
-    /* a constant input is read afresh at every step when reads are noisy */
-    const int out_rows = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : rows;
-    const int64_t m_in = (int64_t)rows * batch, m = (int64_t)out_rows * batch;
+    const int64_t m_in = (int64_t)rows * batch, m = m_in * reps;
     if (cn->xb) {
-        nm_xbar_forward_rep(cn->xb, x, m_in, out_rows / rows, y, read_id);
+        nm_xbar_forward_rep(cn->xb, x, m_in, reps, y, read_id);
     } else {
         const float *W = cn->wq ? cn->wq : nm_graph_params_const(c->g) + nd->w_off;
         if (!cn->wq && cn->consumer < 0) return -1;   /* nothing of the chip's: the executor's own product */
         nm_sgemm(0, 1, m_in, n_out, n_in, 1.0f, x, n_in, W, n_in, 0.0f, y, n_out);
-        for (int t = 1; t < out_rows / rows; t++) memcpy(y + t * m_in * n_out, y, sizeof(float) * m_in * n_out);
+        for (int t = 1; t < reps; t++) memcpy(y + t * m_in * n_out, y, sizeof(float) * m_in * n_out);
     }
     if (cn->consumer >= 0) {
-        const chip_node *pop = &c->nd[cn->consumer];
-        const nm_node *pn = nm_graph_node(c->g, cn->consumer);
+        /* the population's leak offsets and temporal noise, as input currents */
         const int64_t pad = nm_pad16(n_out);
-        const float *noise = pop->pn_buf + 3 * pad;
-        const float span = pn->kind == NM_NODE_LIF ? pn->lif.v_threshold - pn->lif.v_leak : 1.0f;
-        const float r = pn->kind == NM_NODE_LIF ? pn->lif.r : pn->kind == NM_NODE_LI ? pn->li.r : 0.0f;
-        const int leak = r > 0;
+        const float *noise = c->nd[cn->consumer].pn_buf + 3 * pad, *offset = noise + pad;
+        const int noisy = c->p.neuron.noise > 0;
         const uint64_t stream = 0x7E00000000ull + (uint64_t)node;
         #pragma omp parallel for schedule(static)
         for (int64_t row = 0; row < m; row++) {
             float *yr = y + row * n_out;
             for (int64_t i = 0; i < n_out; i += 2) {
-                float z[2];
-                nm_hw_normal2(c->seed ^ (c->pass * 0x9E3779B97F4A7C15ull), stream, (uint64_t)(row * n_out + i) >> 1, z);
-                for (int k = 0; k < 2 && i + k < n_out; k++) {
-                    const int64_t ii = i + k;
-                    float off = leak ? pop->draw->v_leak[ii] * span / (r * (1.0f + pop->draw->gain[ii])) : 0.0f;
-                    yr[ii] += off + noise[ii] * z[k];
-                }
+                float z[2] = {0.0f, 0.0f};
+                if (noisy)
+                    nm_hw_normal2(c->seed ^ (c->pass * 0x9E3779B97F4A7C15ull), stream, (uint64_t)(row * n_out + i) >> 1, z);
+                for (int k = 0; k < 2 && i + k < n_out; k++) yr[i + k] += offset[i + k] + noise[i + k] * z[k];
             }
         }
     }
-    return out_rows;
+    return rows * reps;
 }
 
 static const float *hook_weights(void *ctx, int node) {

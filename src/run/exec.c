@@ -252,6 +252,14 @@ static void affine_dense(const float *W, const float *b, const float *xin, int64
     nm_sgemm(0, 1, m, n_out, n_in, 1.0f, xin, n_in, W, n_in, 1.0f, y, n_out);
 }
 
+/* y (m, c, P) += b[channel]: the digital bias after a product done elsewhere (Affine: P 1). */
+static void add_bias(float *y, int64_t m, int64_t c, int64_t P, const float *b) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t p = 0; p < P; p++) y[(r * c + ch) * P + p] += b[ch];
+}
+
 /* 1 if every value is 0 or 1. */
 static int all_binary(const float *v, int64_t n) {
     int ok = 1;
@@ -272,14 +280,8 @@ static void run_dense(nm_exec *x, int j, const nm_node *nd, node_state *s, const
         int rows = x->hooks.product(x->hooks.ctx, j, nm_exec_output_floats(x, jsrc),
                                     src->rows, x->batch, x->cfg.n_steps, s->out);
         if (rows >= 0) {
-            /* the bias is digital: added after the analog product */
-            const int64_t mr = (int64_t)rows * x->batch, n = nd->n_out;
             s->rows = rows;
-            if (b) {
-                #pragma omp parallel for schedule(static)
-                for (int64_t r = 0; r < mr; r++)
-                    for (int64_t i = 0; i < n; i++) s->out[r * n + i] += b[i];
-            }
+            if (b) add_bias(s->out, (int64_t)rows * x->batch, nd->n_out, 1, b);
             return;
         }
     }
@@ -467,19 +469,14 @@ nm_status nm_exec_forward(nm_exec *x, const float *input, int in_rows, int batch
         case NM_NODE_CONV: {
             const float *in = nm_exec_output_floats(x, jsrc);
             const int rows = x->hooks.product ? x->hooks.product(x->hooks.ctx, j, in, src->rows, batch, T, s->out) : -1;
-            if (rows >= 0) {   /* the chip's product; its bias is digital, per channel */
-                const int64_t planes = (int64_t)rows * batch * nd->conv.c_out, P = nd->conv.h_out * nd->conv.w_out;
-                const float *bias = params + nd->b_off;
+            if (rows >= 0) {   /* the chip's product */
                 s->rows = rows;
-                #pragma omp parallel for schedule(static)
-                for (int64_t q = 0; q < planes; q++)
-                    for (int64_t p = 0; p < P; p++) s->out[q * P + p] += bias[q % nd->conv.c_out];
+                add_bias(s->out, (int64_t)rows * batch, nd->conv.c_out, nd->conv.h_out * nd->conv.w_out, params + nd->b_off);
                 break;
             }
             const float *W = x->hooks.weights ? x->hooks.weights(x->hooks.ctx, j) : NULL;
             s->rows = src->rows;
-            nm_conv_forward(&nd->conv, W ? W : params + nd->w_off, params + nd->b_off, nm_exec_output_floats(x, jsrc), m,
-                            s->out, x->conv_scratch);
+            nm_conv_forward(&nd->conv, W ? W : params + nd->w_off, params + nd->b_off, in, m, s->out, x->conv_scratch);
             break;
         }
         case NM_NODE_SUMPOOL:
