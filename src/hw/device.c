@@ -17,6 +17,8 @@
 */
 #include <neuromorph/hw.h>
 
+#include "hw_impl.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -46,18 +48,9 @@ void nm_hw_normal2(uint64_t seed, uint64_t stream, uint64_t index, float z[2]) {
     z[1] = (float)(r * sin(th));
 }
 
-/* splitmix64's finalizer: a bijection that scatters nearby inputs. */
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    return x;
-}
 
 /* The stream for one purpose of a call's stream. */
-static uint64_t sub_stream(uint64_t stream, uint64_t tag) { return mix64(mix64(stream) ^ (tag * 0x9E3779B97F4A7C15ull)); }
+static uint64_t sub_stream(uint64_t stream, uint64_t tag) { return nm__hw_mix64(nm__hw_mix64(stream) ^ (tag * 0x9E3779B97F4A7C15ull)); }
 
 /* PCM's 1/f draw at time t: the bits of t join the tag, so each time has its own draw and
 ** the same time gives the same draw again. */
@@ -65,7 +58,7 @@ static uint64_t time_stream(uint64_t stream, double t) {
     uint64_t bits;
     if (t == 0.0) t = 0.0;   /* -0 and +0 are the same time */
     memcpy(&bits, &t, sizeof bits);
-    return sub_stream(stream, mix64(bits) ^ TAG_FLICKER);
+    return sub_stream(stream, nm__hw_mix64(bits) ^ TAG_FLICKER);
 }
 
 static inline float clamp01(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; }   /* NaN -> 0 */

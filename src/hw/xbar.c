@@ -61,6 +61,8 @@
 */
 #include <neuromorph/hw.h>
 
+#include "hw_impl.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -170,13 +172,8 @@ nm_status nm_xbar_config_check(const nm_xbar_config *c) {
 
 /* ---- life cycle --------------------------------------------------------------- */
 
-/* splitmix64's finalizer. */
-static uint64_t mix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
+/* splitmix64's step: the golden-ratio increment, then the shared finalizer. */
+static uint64_t mix64(uint64_t x) { return nm__hw_mix64(x + 0x9E3779B97F4A7C15ull); }
 
 /* The stream of device array d (pair d / 2, side d % 2): every array has its own draws. */
 static uint64_t dev_stream(uint64_t stream, int d) { return mix64(mix64(stream) + (uint64_t)d + 1); }
