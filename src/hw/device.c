@@ -48,7 +48,6 @@ void nm_hw_normal2(uint64_t seed, uint64_t stream, uint64_t index, float z[2]) {
     z[1] = (float)(r * sin(th));
 }
 
-
 /* The stream for one purpose of a call's stream. */
 static uint64_t sub_stream(uint64_t stream, uint64_t tag) { return nm__hw_mix64(nm__hw_mix64(stream) ^ (tag * 0x9E3779B97F4A7C15ull)); }
 
