@@ -59,6 +59,7 @@ int cmd_eval(int argc, char **argv) {
         {"samples", OPT_INT, &samples, "N", "chip samples (default 10)", 1, 10000, 0},
         {"time", OPT_STR, &time_list, "LIST", "device times after programming, e.g. 1s,1h,1d,1y (default 1s)", 1, 0, 0},
         {"chip-seed", OPT_U64, &chip_seed, "N", "seed of the first chip sample; sample k uses N + k (default 1)", 1, 0, 0},
+        {"drift-comp", OPT_STR, &a.drift_comp, "M", "drift compensation: none, global or column (default none)", 1, 0, 0},
         {"out", OPT_STR, &a.report, "PATH", "write a JSON report here", 1, 0, 0},
         {"seed", OPT_U64, &a.seed, "N", "random seed of rate coding (default 1)", 1, 0, 0},
         {"threads", OPT_INT, &a.threads, "N", "threads (default: all cores)", 0, 1024, 0},
@@ -71,7 +72,7 @@ int cmd_eval(int argc, char **argv) {
                    "Runs a trained model over the test split and reports accuracy, spikes per sample\n"
                    "(per layer) and mean firing rates. With --chip, also realizes the model on --samples\n"
                    "chip samples of a profile and reports the accuracy, mean +- std over samples, at\n"
-                   "each --time after programming.",
+                   "each --time after programming, optionally with drift compensation.",
                    table, n);
         return 0;
     }
@@ -86,10 +87,13 @@ int cmd_eval(int argc, char **argv) {
     double times[MAX_TIMES];
     int n_times = 0;
     if ((rc = train_args_configure(&a, &tc, &so))) return rc;
-    if (!chip && (opts_find(table, n, "samples")->seen || opts_find(table, n, "time")->seen)) {
-        fprintf(stderr, "neuromorph eval: --samples and --time need --chip PROFILE\n");
+    if (!chip && (opts_find(table, n, "samples")->seen || opts_find(table, n, "time")->seen ||
+                  opts_find(table, n, "drift-comp")->seen)) {
+        fprintf(stderr, "neuromorph eval: --samples, --time and --drift-comp need --chip PROFILE\n");
         return 2;
     }
+    nm_drift_comp dc;
+    if ((rc = parse_drift_comp("eval", a.drift_comp, &dc))) return rc;
     if (chip) {
         if ((rc = parse_times(time_list, times, &n_times))) return rc;
         nm_status ps = nm_chip_profile_load(chip, &prof);
@@ -128,7 +132,7 @@ int cmd_eval(int argc, char **argv) {
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         report_eval(rep, "test", g, &ev);
     }
-    if (chip && (rc = chip_eval(g, test, &tc, &prof, samples, chip_seed, times, n_times, a.quiet, rep))) goto done;
+    if (chip && (rc = chip_eval(g, test, &tc, &(chip_eval_spec){&prof, samples, chip_seed, times, n_times, dc, a.quiet, rep, "chip", NULL, NULL}))) goto done;
     if (rep && (st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
 done:
     nm_report_destroy(rep);

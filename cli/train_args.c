@@ -40,6 +40,11 @@ void train_args_default(train_args *a) {
     a->tau_out = lp.tau;
     a->threshold = lp.v_threshold;
     a->ckpt_every = (float)tc.checkpoint_every;
+    a->weight_noise = "none";
+    a->drift_comp = "none";
+    a->chip_seed = 1;
+    a->transfer_every = 8000;
+    a->dw_min = 0.001f;
 }
 
 int train_args_table(train_args *a, opt *t) {
@@ -85,6 +90,22 @@ int train_args_table(train_args *a, opt *t) {
     O("seed", OPT_U64, &a->seed, "N", "random seed (default 1)", 1, 0);
     O("threads", OPT_INT, &a->threads, "N", "threads (default: all cores)", 0, 1024);
     O("quiet", OPT_FLAG, &a->quiet, NULL, "no progress bar or per-epoch lines", 1, 0);
+    /* hardware-aware training */
+    O("init", OPT_STR, &a->init, "MODEL", "start from this trained model (fine-tuning; --arch is then the model's)", 1, 0);
+    O("chip", OPT_STR, &a->chip, "PROFILE", "chip profile for --in-loop, --progressive, device noise or --insitu mixed", 1, 0);
+    O("chip-seed", OPT_U64, &a->chip_seed, "N", "which chip sample of the profile (default 1)", 1, 0);
+    O("in-loop", OPT_FLAG, &a->in_loop, NULL, "chip-in-the-loop: forward passes on the chip sample, re-programmed after every step", 1, 0);
+    O("progressive", OPT_FLAG, &a->progressive, NULL,
+      "program layer by layer, fine-tuning the later layers on the chip's outputs of the earlier ones (--epochs per stage)", 1, 0);
+    O("train-only", OPT_STR, &a->train_only, "NAMES", "train only these nodes (comma list, or 'last' for the last weight layer)", 1, 0);
+    O("weight-noise", OPT_STR, &a->weight_noise, "K", "noise injection: none, additive, relative (x max|W|) or device (default none)", 1, 0);
+    O("noise", OPT_FLOAT, &a->noise, "S", "weight-noise sigma (relative: fraction of max|W|; device: scale of the model's)", 0, 100);
+    O("quant-bits", OPT_INT, &a->quant_bits, "B", "train through weights rounded to B bits (default off)", 0, 16);
+    O("weight-clip", OPT_FLOAT, &a->weight_clip, "C", "clip weights to +-C standard deviations after each step (default off)", 0, 1e6);
+    O("insitu", OPT_STR, &a->insitu, "K", "in-situ updates on devices: pulsed, or mixed (PCM + capacitor; needs a PCM --chip)", 1, 0);
+    O("transfer-every", OPT_U64, &a->transfer_every, "N", "mixed precision: images between capacitor-to-PCM transfers (default 8000)", 1, 0);
+    O("dw-min", OPT_FLOAT, &a->dw_min, "X", "pulsed: step of one pulse, fraction of the layer's range (default 0.001)", 1e-7, 1);
+    O("drift-comp", OPT_STR, &a->drift_comp, "M", "drift compensation of the chip: none, global or column (default none)", 1, 0);
 #undef O
     return n;
 }
@@ -208,6 +229,49 @@ static double f7(float x) {
     return strtod(buf, NULL);
 }
 
+/* Progressive on-chip fine-tuning (NeuRRAM's method): stage s puts weight layers 0..s (and
+** the populations they feed) on the chip, freezes them, and trains the later layers in the
+** loop on the chip's outputs; every stage trains tc->epochs epochs with its own checkpoint.
+** At the end the whole network is on the chip. */
+static nm_status train_progressive(nm_graph *g, const nm_dataset *train, const nm_dataset *test, nm_train_config *tc,
+                                   hw_run *hr, const char *ckpt_path, nm_train_result *res) {
+    const int nn = nm_graph_n_nodes(g);
+    int layers[64], n_layers = 0;
+    for (int j = 0; j < nn; j++)
+        if (nm_node_weight_count(nm_graph_node(g, j)) > 0 && n_layers < 64) layers[n_layers++] = j;
+    if (n_layers < 2) return nm__error(NM_INVAL, "progressive fine-tuning needs at least two weight layers; the model has %d", n_layers);
+    uint8_t *frozen = calloc((size_t)nn, 1);
+    char *ck = ckpt_path ? malloc(strlen(ckpt_path) + 16) : NULL;
+    if (!frozen || (ckpt_path && !ck)) { free(frozen); free(ck); return nm__error(NM_NOMEM, "out of memory"); }
+    nm_status rc = NM_OK;
+    for (int s = 0; s + 1 < n_layers && !rc; s++) {
+        int on = 1;   /* nodes up to layer s on the chip; later ones in software */
+        for (int j = 0; j < nn; j++) {
+            if (j > layers[s] && nm_node_weight_count(nm_graph_node(g, j)) > 0) on = 0;
+            int64_t off[3], len[3];
+            frozen[j] = on && nm_node_param_ranges(nm_graph_node(g, j), off, len) > 0;
+            if (nm_chip_set_active(hr->chip, j, on) != NM_OK) nm_clear_error();
+        }
+        tc->frozen = frozen;
+        if (ck) {
+            sprintf(ck, "%s.stage%d", ckpt_path, s + 1);
+            tc->checkpoint = ck;
+        }
+        printf("progressive stage %d/%d: %s on the chip, training the layers after it\n", s + 1, n_layers - 1,
+               nm_graph_node(g, layers[s])->name);
+        fflush(stdout);
+        rc = nm_train(g, train, test, tc, res);
+    }
+    for (int j = 0; j < nn && !rc; j++)
+        if (nm_chip_set_active(hr->chip, j, 1) != NM_OK) nm_clear_error();
+    /* every step already programmed what changed, so the chip holds the final weights */
+    tc->frozen = NULL;
+    tc->checkpoint = ckpt_path;
+    free(frozen);
+    free(ck);
+    return rc;
+}
+
 int run_training(const char *command, const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
                  nm_eval_result *eval_out) {
     nm_train_config tc;
@@ -220,16 +284,27 @@ int run_training(const char *command, const train_args *a, const char *model_pat
     nm_graph *g = NULL;
     nm_report *rep = NULL;
     nm_train_result *res = calloc(1, sizeof *res);
-    nm_eval_result ev;
+    nm_eval_result ev, chip_before = {0}, chip_after = {0};
     nm_status rc;
+    hw_run hr = {0};
     if (!res) return cli_fail(nm__error(NM_NOMEM, "out of memory"));
     /* Cheap checks first: a typo in --arch should not wait for the data to load. */
-    if ((rc = nm_graph_from_spec_ex(a->arch, &so, &g)) || (rc = nm_loss_check(g, tc.readout, tc.loss))) {
+    rc = a->init ? nm_graph_load(a->init, &g) : nm_graph_from_spec_ex(a->arch, &so, &g);
+    if (!rc && a->init && !strcmp(a->readout, "auto"))
+        tc.readout = nm_node_kind_spiking(nm_graph_node(g, nm_graph_readout(g))->kind) ? NM_READOUT_COUNT : NM_READOUT_MEAN;
+    if (rc || (rc = nm_loss_check(g, tc.readout, tc.loss))) {
         code = cli_fail(rc);
         goto done;
     }
+    if (!a->init) nm_graph_init_params(g, tc.seed, 1.0f);
+    if ((code = hw_setup(a, g, &tc, &hr))) goto done;
     if ((code = load_sets(a->data, &train, &test))) goto done;
-    nm_graph_init_params(g, tc.seed, 1.0f);
+    if (hr.chip && a->init) {   /* the starting point: the offline model deployed as it is */
+        if ((rc = nm_evaluate(g, test, &tc, &chip_before))) { code = cli_fail(rc); goto done; }
+        printf("on chip '%s' sample %llu before training: accuracy %.2f%%\n", hr.prof.name, (unsigned long long)a->chip_seed,
+               100 * chip_before.accuracy);
+        fflush(stdout);
+    }
 
     epoch_printer pr = {a->quiet, tc.epochs};
     tc.checkpoint = ckpt_path;
@@ -244,7 +319,7 @@ int run_training(const char *command, const train_args *a, const char *model_pat
                tc.dt * 1e3, nm_encoding_name(tc.encoding), nm_get_threads(), nm_get_threads() == 1 ? "" : "s");
         fflush(stdout);
     }
-    rc = nm_train(g, train, test, &tc, res);
+    rc = a->progressive ? train_progressive(g, train, test, &tc, &hr, ckpt_path, res) : nm_train(g, train, test, &tc, res);
     if (rc == NM_INTERRUPTED) {
         fprintf(stderr, "neuromorph: %s; run again with --resume to continue\n", nm_errmsg());
         code = 130;
@@ -253,13 +328,21 @@ int run_training(const char *command, const train_args *a, const char *model_pat
     if (rc) { code = cli_fail(rc); goto done; }
     if (res->resumed)
         printf("resumed from '%s' at epoch %d, batch %lld\n", ckpt_path, res->start_epoch + 1, (long long)res->start_batch);
+    if (hr.chip) {   /* on the chip it was trained on; then the same weights in ideal software */
+        if ((rc = nm_evaluate(g, test, &tc, &chip_after))) { code = cli_fail(rc); goto done; }
+        tc.hooks = NULL;
+    }
     if ((rc = nm_evaluate(g, test, &tc, &ev))) { code = cli_fail(rc); goto done; }
-    if (eval_out) *eval_out = ev;
+    if (eval_out) *eval_out = hr.chip ? chip_after : ev;
     if (model_path && (rc = nm_graph_save(g, model_path))) { code = cli_fail(rc); goto done; }
 
     double per_epoch = res->n_epochs ? res->train_seconds / res->n_epochs : 0;
     printf("test accuracy %.2f%%  spikes per sample %.1f  (%d epochs, %.1f s per epoch, peak memory %.0f MiB)\n",
            100 * ev.accuracy, ev.spikes_per_sample, res->n_epochs, per_epoch, nm_peak_rss_bytes() / 1048576.0);
+    if (hr.chip)
+        printf("on chip '%s' sample %llu after training: accuracy %.2f%%%s\n", hr.prof.name, (unsigned long long)a->chip_seed,
+               100 * chip_after.accuracy, a->init ? "" : " (trained from scratch on the chip)");
+    if (hr.ins) printf("in-situ %s updates: %lld transfers to the devices\n", a->insitu, (long long)nm_insitu_transfers(hr.ins));
     if (model_path && !a->quiet) printf("model saved to %s\n", model_path);
 
     if (report_path) {
@@ -310,6 +393,24 @@ int run_training(const char *command, const train_args *a, const char *model_pat
             nm_report_push_obj(rep, "epochs", item);
         }
         report_eval(rep, "test", g, &ev);
+        if (a->init) nm_report_set_str(rep, "config.init", a->init);
+        nm_report_set_str(rep, "config.weight_noise", nm_wnoise_name(tc.noise.kind));
+        nm_report_set_num(rep, "config.noise", f7(tc.noise.sigma));
+        nm_report_set_int(rep, "config.quant_bits", tc.noise.quant_bits);
+        nm_report_set_num(rep, "config.weight_clip", f7(tc.noise.clip));
+        if (a->train_only) nm_report_set_str(rep, "config.train_only", a->train_only);
+        if (hr.ins) {
+            nm_report_set_str(rep, "insitu.kind", a->insitu);
+            nm_report_set_int(rep, "insitu.transfers", nm_insitu_transfers(hr.ins));
+        }
+        if (hr.chip) {
+            nm_report_set_str(rep, "chip_in_loop.profile", hr.prof.name);
+            nm_report_set_int(rep, "chip_in_loop.seed", (int64_t)a->chip_seed);
+            nm_report_set_str(rep, "chip_in_loop.method", a->progressive ? "progressive" : a->train_only ? "hybrid" : "in-loop");
+            nm_report_set_str(rep, "chip_in_loop.drift_comp", nm_drift_comp_name(hr.dc));
+            if (a->init) nm_report_set_num(rep, "chip_in_loop.accuracy_before", chip_before.accuracy);
+            nm_report_set_num(rep, "chip_in_loop.accuracy_after", chip_after.accuracy);
+        }
         nm_report_set_num(rep, "train.seconds", res->train_seconds);
         nm_report_set_num(rep, "train.seconds_per_epoch", per_epoch);
         nm_report_set_bool(rep, "train.resumed", res->resumed);
@@ -319,6 +420,7 @@ int run_training(const char *command, const train_args *a, const char *model_pat
         if (!a->quiet) printf("report written to %s\n", report_path);
     }
 done:
+    hw_free(&hr);
     nm_report_destroy(rep);
     nm_graph_destroy(g);
     nm_dataset_destroy(train);
@@ -329,10 +431,18 @@ done:
 
 /* Accuracy of `samples` chip samples of profile `prof` at each device time, as mean and
 ** sample standard deviation; one line per time, and the report's "chip" object. */
-int chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const nm_chip_profile *prof,
-                        int samples, uint64_t seed, const double *times, int n_times, int quiet, nm_report *rep) {
+int chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const chip_eval_spec *sp) {
+    const nm_chip_profile *prof = sp->prof;
+    const int samples = sp->samples, n_times = sp->n_times, quiet = sp->quiet;
+    const double *times = sp->times;
+    const uint64_t seed = sp->seed;
+    const nm_drift_comp dc = sp->dc;
+    nm_report *rep = sp->rep;
+    const char *key = sp->key ? sp->key : "chip";
     double *acc = calloc((size_t)samples * n_times, sizeof *acc), *spk = calloc((size_t)samples * n_times, sizeof *spk);
     nm_status st = NM_OK;
+    char kb[96];
+#define K(field) (snprintf(kb, sizeof kb, "%s." field, key), kb)
     if (!acc || !spk) {
         free(acc);
         free(spk);
@@ -342,6 +452,7 @@ int chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, co
         nm_chip *chip = NULL;
         nm_exec_hooks h;
         if ((st = nm_chip_realize(g, prof, seed + (uint64_t)s, &chip))) break;
+        if (dc != NM_DRIFT_COMP_NONE && (st = nm_chip_set_drift_comp(chip, dc))) { nm_chip_destroy(chip); break; }
         nm_chip_hooks(chip, &h);
         tc->hooks = &h;
         for (int k = 0; k < n_times && !st; k++) {
@@ -364,9 +475,10 @@ int chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, co
         return cli_fail(st);
     }
     if (rep) {
-        nm_report_set_str(rep, "chip.profile", prof->name);
-        nm_report_set_int(rep, "chip.samples", samples);
-        nm_report_set_int(rep, "chip.seed", (int64_t)seed);
+        nm_report_set_str(rep, K("profile"), prof->name);
+        nm_report_set_int(rep, K("samples"), samples);
+        nm_report_set_int(rep, K("seed"), (int64_t)seed);
+        nm_report_set_str(rep, K("drift_comp"), nm_drift_comp_name(dc));
     }
     for (int k = 0; k < n_times; k++) {
         double mean = 0, var = 0, lo = 1, hi = 0, sm = 0;
@@ -379,10 +491,13 @@ int chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, co
         }
         for (int s = 0; s < samples; s++) var += pow(acc[s * n_times + k] - mean, 2);
         const double sd = samples > 1 ? sqrt(var / (samples - 1)) : 0.0;
+        if (sp->mean) sp->mean[k] = mean;
+        if (sp->sd) sp->sd[k] = sd;
         char tb[32];
         nm_format_duration(times[k], tb, sizeof tb);
-        printf("chip %s  t %-6s accuracy %.2f%% +- %.2f%%  (min %.2f%%, max %.2f%%, %d samples)  spikes per sample %.1f\n",
-               prof->name, tb, 100 * mean, 100 * sd, 100 * lo, 100 * hi, samples, sm);
+        printf("chip %s%s  t %-6s accuracy %.2f%% +- %.2f%%  (min %.2f%%, max %.2f%%, %d samples)  spikes per sample %.1f\n",
+               prof->name, dc == NM_DRIFT_COMP_GLOBAL ? " (global drift comp.)" : dc == NM_DRIFT_COMP_COLUMN ? " (column drift comp.)" : "",
+               tb, 100 * mean, 100 * sd, 100 * lo, 100 * hi, samples, sm);
         if (rep) {
             nm_report *item = nm_report_create(NULL);
             nm_report_set_num(item, "time_s", times[k]);
@@ -393,10 +508,11 @@ int chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, co
             nm_report_set_num(item, "accuracy_max", hi);
             nm_report_set_num(item, "spikes_per_sample", sm);
             for (int s = 0; s < samples; s++) nm_report_push_num(item, "accuracies", acc[s * n_times + k]);
-            nm_report_push_obj(rep, "chip.times", item);
+            nm_report_push_obj(rep, K("times"), item);
         }
     }
     free(acc);
     free(spk);
     return 0;
+#undef K
 }

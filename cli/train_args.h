@@ -20,9 +20,14 @@ typedef struct train_args {
     float       lr, lr_final, weight_decay, dt, slope, tau_mem, tau_out, tau_syn, threshold, ckpt_every;
     float       momentum, clip, rate_reg;
     uint64_t    train_limit, test_limit;
+    /* hardware-aware training */
+    const char *init, *chip, *weight_noise, *train_only, *insitu, *drift_comp;
+    uint64_t    chip_seed, transfer_every;
+    int         in_loop, quant_bits, progressive;
+    float       noise, weight_clip, dw_min;
 } train_args;
 
-#define TRAIN_MAX_OPTS 56
+#define TRAIN_MAX_OPTS 80
 
 void train_args_default(train_args *a);
 /* Fills table with the shared options; returns how many. */
@@ -36,11 +41,45 @@ int  load_sets(const char *dir, nm_dataset **train, nm_dataset **test);
 ** exit code. *eval_out gets the final test evaluation. */
 int  run_training(const char *command, const train_args *a, const char *model_path, const char *ckpt_path, const char *report_path,
                   nm_eval_result *eval_out);
-/* Accuracy of `samples` samples of chip profile prof (seeds seed, seed + 1, ...) at each
-** device time: one line per time (mean +- std over samples), progress on stderr unless
-** quiet, and the report's "chip" object when rep is not NULL. Returns the exit code. */
-int  chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const nm_chip_profile *prof, int samples,
-               uint64_t seed, const double *times, int n_times, int quiet, nm_report *rep);
+/* What chip_eval runs: `samples` samples of prof (seeds seed, seed + 1, ...) at each of
+** n_times device times, with drift compensation dc. */
+typedef struct chip_eval_spec {
+    const nm_chip_profile *prof;
+    int           samples;
+    uint64_t      seed;
+    const double *times;
+    int           n_times;
+    nm_drift_comp dc;
+    int           quiet;     /* no per-sample progress on stderr */
+    nm_report    *rep;       /* the report gets object `key` (may be NULL) */
+    const char   *key;
+    double       *mean, *sd; /* n_times each: accuracy over samples (may be NULL) */
+} chip_eval_spec;
+
+/* One line per time (mean +- std over samples). Returns the exit code. */
+int  chip_eval(const nm_graph *g, const nm_dataset *test, nm_train_config *tc, const chip_eval_spec *s);
+/* What a hardware-aware run holds: the chip sample in the loop, the device of device
+** noise or in-situ updates, the in-situ learner, frozen nodes. */
+typedef struct hw_run {
+    nm_chip_profile  prof;
+    int              has_prof;
+    nm_chip         *chip;
+    nm_exec_hooks    hooks;
+    nm_device       *dev;
+    nm_device_noise  dn;
+    nm_insitu       *ins;
+    nm_update_hooks  up;
+    uint8_t         *frozen;
+    nm_drift_comp    dc;
+} hw_run;
+
+/* Checks the hardware options against each other and the profile, then sets tc up for them
+** on g (realizes the chip, creates the learner). Returns the exit code. */
+int  hw_setup(const train_args *a, nm_graph *g, nm_train_config *tc, hw_run *hr);
+void hw_free(hw_run *hr);
+/* Parses a drift-compensation name for the CLI (exit code). */
+int  parse_drift_comp(const char *cmd, const char *s, nm_drift_comp *out);
+
 /* Adds the evaluation's numbers to a report under `key`. */
 void report_eval(nm_report *r, const char *key, const nm_graph *g, const nm_eval_result *ev);
 

@@ -93,8 +93,24 @@ sed 's/"time_scale": 1,/"time_scale": 1, "time_scal": 1,/' "$tmp/nosrc.json" >"$
 expect 1 "time_scal is not a field of a chip profile" -- "$nm" chip show "$tmp/typo.json"
 
 # Evaluation on a chip: the profile and the times are checked before any work.
-expect 2 "samples and --time need --chip" -- "$nm" eval --model "$tmp/garbage.nmm" --samples 3
+expect 2 "samples, --time and --drift-comp need --chip" -- "$nm" eval --model "$tmp/garbage.nmm" --samples 3
 expect 2 "bad duration 'later'" -- "$nm" eval --model "$tmp/garbage.nmm" --chip pcm --time 1s,later
+expect 2 "drift-comp: unknown drift compensation 'sideways'" -- "$nm" eval --model "$tmp/garbage.nmm" --chip pcm --drift-comp sideways
+
+# Hardware-aware training: every method refuses what it cannot use, before any work.
+expect 2 "give --chip PROFILE" -- "$nm" train --in-loop --epochs 1
+expect 2 "noise needs --weight-noise" -- "$nm" train --noise 0.05
+expect 2 "unknown weight-noise kind 'loud'" -- "$nm" train --weight-noise loud
+expect 2 "'loihi' is digital and has no device model" -- "$nm" train --weight-noise device --chip loihi
+expect 2 "needs a PCM chip profile; 'rram' holds rram devices" -- "$nm" train --insitu mixed --chip rram
+expect 2 "unknown kind 'magic'" -- "$nm" train --insitu magic
+expect 2 "cannot be combined with --in-loop" -- "$nm" train --insitu pulsed --chip pcm --in-loop
+expect 2 "'truenorth' is digital: there is no drift" -- "$nm" train --chip truenorth --in-loop --drift-comp global
+expect 2 "drift-comp applies to a chip in the loop" -- "$nm" train --drift-comp global
+expect 2 "none was given" -- "$nm" train --chip pcm
+expect 2 "drop --train-only" -- "$nm" train --chip pcm --progressive --train-only last
+expect 2 "the model has no node 'fc9'" -- "$nm" train --train-only fc1,fc9
+expect 1 "mismatch is modelled for LIF, IF and LI populations only" -- "$nm" train --chip bss2 --in-loop --neuron cuba
 
 # Ctrl-C mid-training writes a checkpoint; --resume continues from it.
 data=/usr/share/datasets/fashion-mnist

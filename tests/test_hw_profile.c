@@ -34,8 +34,8 @@
 #error "NM_TEST_DATA_DIR must be defined (<source>/tests/data)"
 #endif
 
-static const char *const shipped[] = {"bss2", "ideal", "loihi", "pcm", "rram", "truenorth"};
-#define N_SHIPPED 6
+static const char *const shipped[] = {"bss2", "bss2-uncal", "ideal", "loihi", "pcm", "rram", "truenorth"};
+#define N_SHIPPED 7
 
 static char profile_dir[4096];   /* <source>/profiles */
 static char tmp_dir[4096];       /* NM_TEST_TMP_DIR/hw_profile */
@@ -446,7 +446,7 @@ static void test_names(void **state) {
     (void)state;
     nm_chip_profile p;
     check_error(nm_chip_profile_load("nosuch", &p), NM_NOTFOUND, "no chip profile 'nosuch'",
-                "available: bss2, ideal, loihi, pcm, rram, truenorth", NULL);
+                "available: bss2, bss2-uncal, ideal, loihi, pcm, rram, truenorth", NULL);
     check_error(nm_chip_profile_load("a b", &p), NM_INVAL, "is not a chip profile name", NULL, NULL);
 
     /* a file found by name must carry that name */

@@ -9,6 +9,9 @@
 **     function of (seed, read_id, row);
 **   - two pairs per weight reproduce W more finely than one with few device levels;
 **   - 1 thread and 2 threads give the same bits;
+**   - drift compensation undoes a uniform drift (GLOBAL, COLUMN) and a per-output drift
+**     (COLUMN) to float rounding on every read path, ranks COLUMN < GLOBAL < NONE on PCM at one
+**     year, gives factors of exactly 1 at t = 0, and is thread-count independent;
 **   - config errors name the field.
 **
 ** Rounding bound used throughout: a float sum of n products, each with relative error <= k u
@@ -20,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -516,7 +520,8 @@ static void test_two_pairs(void **st) {
 
 /* ---- 6. thread-count independence ----------------------------------------------------------- */
 
-static void run_all(int threads, uint64_t seed, float *w, float *g, float *y1, float *yb, float *yt, float *ytb) {
+static void run_all(int threads, uint64_t seed, nm_drift_comp mode, float *w, float *g, float *y1, float *yb, float *yt,
+                    float *ytb, float *ds) {
     const int64_t n_out = 150, n_in = 260, m = 200;   /* m = 128 + 72: two chunks */
     nm_set_threads(threads);
     float *W = rand_buf(15, n_out * n_in, -1.0f, 1.0f), *x = rand_buf(16, m * n_in, -1.0f, 1.0f);
@@ -533,9 +538,13 @@ static void run_all(int threads, uint64_t seed, float *w, float *g, float *y1, f
     c.adc_noise = 0.06f;
     c.ir_drop = 1.0f;
     c.ir_g_ratio = 1e4f;
-    nm_xbar *xb = make_xbar(&c, d, n_out, n_in, W, seed);
+    nm_xbar *xb = NULL;
+    assert_int_equal(nm_xbar_create(&c, d, n_out, n_in, &xb), NM_OK);
+    assert_int_equal(nm_xbar_set_drift_comp(xb, mode), NM_OK);
+    assert_int_equal(nm_xbar_program(xb, W, seed, 7), NM_OK);
     assert_int_equal(nm_xbar_set_time(xb, 3600.0), NM_OK);
     assert_true(nm_xbar_time(xb) == 3600.0);
+    if (ds) memcpy(ds, nm_xbar_drift_scale(xb), sizeof(float) * (size_t)n_out);
     memcpy(w, nm_xbar_weights(xb), sizeof(float) * (size_t)(n_out * n_in));
     nm_xbar_conductances(xb, g, g + n_out * n_in);
     nm_xbar_forward(xb, x, 1, y1, 9);
@@ -556,11 +565,12 @@ static void test_threads(void **st) {
     float *b[4][6];
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < 6; i++) b[k][i] = malloc(sizeof(float) * sizes[i]);
-    run_all(1, 99, b[0][0], b[0][1], b[0][2], b[0][3], b[0][4], b[0][5]);
-    run_all(2, 99, b[1][0], b[1][1], b[1][2], b[1][3], b[1][4], b[1][5]);
+    const nm_drift_comp none = NM_DRIFT_COMP_NONE;
+    run_all(1, 99, none, b[0][0], b[0][1], b[0][2], b[0][3], b[0][4], b[0][5], NULL);
+    run_all(2, 99, none, b[1][0], b[1][1], b[1][2], b[1][3], b[1][4], b[1][5], NULL);
     /* 3 threads split the transposed read's columns at other points than 2 */
-    run_all(3, 99, b[2][0], b[2][1], b[2][2], b[2][3], b[2][4], b[2][5]);
-    run_all(1, 98, b[3][0], b[3][1], b[3][2], b[3][3], b[3][4], b[3][5]);
+    run_all(3, 99, none, b[2][0], b[2][1], b[2][2], b[2][3], b[2][4], b[2][5], NULL);
+    run_all(1, 98, none, b[3][0], b[3][1], b[3][2], b[3][3], b[3][4], b[3][5], NULL);
     for (int i = 0; i < 6; i++) {
         assert_memory_equal(b[0][i], b[1][i], sizeof(float) * sizes[i]);         /* same seed */
         assert_memory_equal(b[0][i], b[2][i], sizeof(float) * sizes[i]);
@@ -593,7 +603,373 @@ static void test_drift(void **st) {
     free(w0);
 }
 
-/* ---- 7. errors ------------------------------------------------------------------------------- */
+/* ---- 7. drift compensation ------------------------------------------------------------------- */
+
+/* A custom device that holds its targets exactly and, at any t > 0, reads k_o times them,
+** o = e / n_in the output (row of W) the device belongs to: a drift uniform within each
+** output, set per output by the test. No read noise (read_sigma NULL). */
+typedef struct drift_ctx {
+    int64_t      n_in;
+    const float *k;   /* (n_out) drift factor per output at t > 0 */
+} drift_ctx;
+static void scaled_at_time(const nm_device *d, const float *g_prog, const float *state, int64_t n, double t,
+                           uint64_t seed, uint64_t stream, float *g) {
+    (void)state, (void)seed, (void)stream;
+    const drift_ctx *c = d->ctx;
+    for (int64_t e = 0; e < n; e++) g[e] = t > 0 ? g_prog[e] * c->k[e / c->n_in] : g_prog[e];
+}
+static const nm_device_ops drift_ops = {"drift", 0, exact_program, scaled_at_time, NULL, NULL};
+
+#define DC_NX 4   /* forward rows */
+#define DC_NT 3   /* transposed rows */
+
+/* Every read path on the same inputs: y (DC_NX, n_out) row by row through the fused kernel,
+** then (DC_NX, n_out) batched, then (2, 3, n_out) of forward_rep on the first 3 rows, then
+** (DC_NT, n_in) transposed row by row, then (DC_NT, n_in) batched. */
+static int64_t dc_len(int64_t n_out, int64_t n_in) { return (2 * DC_NX + 6) * n_out + 2 * DC_NT * n_in; }
+
+static void dc_reads(nm_xbar *xb, const float *x, const float *xt, int64_t n_out, int64_t n_in, float *y) {
+    for (int r = 0; r < DC_NX; r++) nm_xbar_forward(xb, x + r * n_in, 1, y + r * n_out, 3);
+    y += DC_NX * n_out;
+    nm_xbar_forward(xb, x, DC_NX, y, 3);
+    y += DC_NX * n_out;
+    nm_xbar_forward_rep(xb, x, 3, 2, y, 3);
+    y += 6 * n_out;
+    for (int r = 0; r < DC_NT; r++) nm_xbar_backward(xb, xt + r * n_out, 1, y + r * n_in, 3);
+    y += DC_NT * n_in;
+    nm_xbar_backward(xb, xt, DC_NT, y, 3);
+}
+
+/* The bound sum_j |W_ij x_j| of every output of dc_reads, laid out the same way. */
+static void dc_bounds(const float *W, const float *x, const float *xt, int64_t n_out, int64_t n_in, double *bnd) {
+    double *ybuf = malloc(sizeof(double) * (size_t)(DC_NX * n_out + DC_NT * n_in));
+    double *bf = malloc(sizeof(double) * (size_t)(DC_NX * n_out));
+    double *bb = malloc(sizeof(double) * (size_t)(DC_NT * n_in));
+    ref_product(W, x, DC_NX, n_out, n_in, 0, ybuf, bf);
+    ref_product(W, xt, DC_NT, n_out, n_in, 1, ybuf, bb);
+    memcpy(bnd, bf, sizeof(double) * (size_t)(DC_NX * n_out));
+    memcpy(bnd + DC_NX * n_out, bf, sizeof(double) * (size_t)(DC_NX * n_out));
+    for (int k = 0; k < 2; k++) memcpy(bnd + (2 * DC_NX + 3 * k) * n_out, bf, sizeof(double) * (size_t)(3 * n_out));
+    memcpy(bnd + (2 * DC_NX + 6) * n_out, bb, sizeof(double) * (size_t)(DC_NT * n_in));
+    memcpy(bnd + (2 * DC_NX + 6) * n_out + DC_NT * n_in, bb, sizeof(double) * (size_t)(DC_NT * n_in));
+    free(ybuf);
+    free(bf);
+    free(bb);
+}
+
+/* max over outputs of |a - k b| / tol_i, tol_i = (2 (n_in + n_out) + 32) u bnd_i. Each read is
+** within (n + 8) u bnd of its exact value (check_product); a factor ref_0 / ref_t, from sums of
+** n_in positive terms, is within 2 (n_in + 4) u of its exact value, and the transposed read
+** under COLUMN rounds c_i x_i once more: 2 (n_in + n_out) + 32 covers both reads and the factor. */
+static double dc_worst(const float *a, const float *b, double k, const double *bnd, int64_t n, int64_t n_out,
+                       int64_t n_in) {
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double tol = (2.0 * (double)(n_in + n_out) + 32.0) * U * bnd[i] + 1e-30;
+        const double e = fabs(a[i] - k * b[i]) / tol;
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+/* A drift G(t) = k G(0), the same k for every device: GLOBAL and COLUMN give factors 1/k and
+** every compensated read at t equals the read at t = 0 to float rounding; without
+** compensation the read at t is k times the read at t = 0. 3 x 3 tiles with remainders: the
+** forward read sums 3 input tiles (128, 128, 44), the transposed read 3 (64, 64, 22). */
+static void test_drift_comp_uniform(void **st) {
+    (void)st;
+    const int64_t n_out = 150, n_in = 300, n = dc_len(n_out, n_in);
+    float *W = rand_buf(30, n_out * n_in, -1.0f, 1.0f), *x = rand_buf(31, DC_NX * n_in, -1.5f, 1.0f);
+    float *xt = rand_buf(32, DC_NT * n_out, -1.0f, 2.0f), k[150];
+    for (int64_t i = 0; i < n_out; i++) k[i] = 0.6f;   /* not a power of 2: g k rounds */
+    float *y0 = malloc(sizeof(float) * (size_t)n), *yt = malloc(sizeof(float) * (size_t)n);
+    double *bnd = malloc(sizeof(double) * (size_t)n);
+    dc_bounds(W, x, xt, n_out, n_in, bnd);
+    drift_ctx ctx = {n_in, k};
+    nm_device *d = NULL;
+    assert_int_equal(nm_device_custom(&drift_ops, &ctx, &d), NM_OK);
+    nm_xbar_config c = ideal_config(128, 64);
+    for (int mode = NM_DRIFT_COMP_NONE; mode <= NM_DRIFT_COMP_COLUMN; mode++) {
+        nm_xbar *xb = NULL;
+        assert_int_equal(nm_xbar_create(&c, d, n_out, n_in, &xb), NM_OK);
+        assert_int_equal(nm_xbar_set_drift_comp(xb, (nm_drift_comp)mode), NM_OK);
+        assert_int_equal(nm_xbar_program(xb, W, 1, 2), NM_OK);
+        dc_reads(xb, x, xt, n_out, n_in, y0);
+        assert_int_equal(nm_xbar_set_time(xb, 1e4), NM_OK);
+        dc_reads(xb, x, xt, n_out, n_in, yt);
+        const float *ds = nm_xbar_drift_scale(xb);
+        const double comp = dc_worst(yt, y0, 1.0, bnd, n, n_out, n_in);
+        const double raw = dc_worst(yt, y0, 0.6, bnd, n, n_out, n_in);
+        print_message("    %-6s: worst |y_t - y_0| / tol = %.3g, |y_t - 0.6 y_0| / tol = %.3g\n",
+                      nm_drift_comp_name((nm_drift_comp)mode), comp, raw);
+        if (mode == NM_DRIFT_COMP_NONE) {
+            for (int64_t i = 0; i < n_out; i++) assert_true(ds[i] == 1.0f);
+            assert_true(raw <= 1.0);     /* uncompensated: off by k */
+            assert_true(comp > 1e3);
+        } else {
+            /* c = ref_0 / ref_t: 1 / 0.6 within the factor's rounding, 2 (n_in + 4) u */
+            for (int64_t i = 0; i < n_out; i++) assert_true(fabs(ds[i] * 0.6 - 1.0) <= 2.0 * (n_in + 4) * U);
+            if (mode == NM_DRIFT_COMP_GLOBAL)
+                for (int64_t i = 1; i < n_out; i++) assert_true(ds[i] == ds[0]);
+            assert_true(comp <= 1.0);    /* compensated: the t = 0 read */
+            assert_true(raw > 1e3);
+        }
+        /* the weights stay the raw ones the arrays hold: 0.6 W to rounding */
+        const float *We = nm_xbar_weights(xb);
+        for (int64_t e = 0; e < n_out * n_in; e++) assert_true(fabsf(We[e] - 0.6f * W[e]) <= 4 * U * fabsf(W[e]));
+        nm_xbar_destroy(xb);
+    }
+    nm_device_destroy(d);
+    free(W);
+    free(x);
+    free(xt);
+    free(y0);
+    free(yt);
+    free(bnd);
+}
+
+/* A drift uniform within each output but different between outputs (k_o in [0.35, 0.95]):
+** COLUMN undoes it to float rounding on every path (the transposed read through the inputs'
+** factors), GLOBAL and NONE do not. Then with ADC noise an all-zero output reads only noise
+** as its reference: COLUMN leaves its factor at 1. */
+static void test_drift_comp_column(void **st) {
+    (void)st;
+    const int64_t n_out = 150, n_in = 300, n = dc_len(n_out, n_in);
+    float *W = rand_buf(33, n_out * n_in, -1.0f, 1.0f), *x = rand_buf(34, DC_NX * n_in, -1.0f, 1.0f);
+    float *xt = rand_buf(35, DC_NT * n_out, -1.0f, 1.0f), k[150];
+    for (int64_t i = 0; i < n_out; i++) k[i] = 0.35f + 0.06f * (float)((i * 7) % 11);
+    float *y0 = malloc(sizeof(float) * (size_t)n), *yt = malloc(sizeof(float) * (size_t)n);
+    double *bnd = malloc(sizeof(double) * (size_t)n), worst[3];
+    dc_bounds(W, x, xt, n_out, n_in, bnd);
+    drift_ctx ctx = {n_in, k};
+    nm_device *d = NULL;
+    assert_int_equal(nm_device_custom(&drift_ops, &ctx, &d), NM_OK);
+    nm_xbar_config c = ideal_config(128, 64);
+    for (int mode = NM_DRIFT_COMP_NONE; mode <= NM_DRIFT_COMP_COLUMN; mode++) {
+        nm_xbar *xb = make_xbar(&c, d, n_out, n_in, W, 1);
+        assert_int_equal(nm_xbar_set_drift_comp(xb, (nm_drift_comp)mode), NM_OK);
+        dc_reads(xb, x, xt, n_out, n_in, y0);
+        assert_int_equal(nm_xbar_set_time(xb, 1e4), NM_OK);
+        dc_reads(xb, x, xt, n_out, n_in, yt);
+        worst[mode] = dc_worst(yt, y0, 1.0, bnd, n, n_out, n_in);
+        if (mode == NM_DRIFT_COMP_COLUMN) {
+            const float *ds = nm_xbar_drift_scale(xb);
+            for (int64_t i = 0; i < n_out; i++) assert_true(fabs(ds[i] * k[i] - 1.0) <= 2.0 * (n_in + 4) * U);
+        }
+        nm_xbar_destroy(xb);
+    }
+    print_message("    worst |y_t - y_0| / tol: none %.3g, global %.3g, column %.3g\n", worst[0], worst[1], worst[2]);
+    assert_true(worst[NM_DRIFT_COMP_COLUMN] <= 1.0);
+    assert_true(worst[NM_DRIFT_COMP_GLOBAL] > 1e3);
+    assert_true(worst[NM_DRIFT_COMP_NONE] > 1e3);
+
+    /* Output 3 all zero, ADC noise 0.05: its reference is noise alone (below the floor of
+    ** 5 sigma = 5 x 0.05 x sqrt(3)), so its factor stays 1; the others are 1/k_o up to the
+    ** reference's noise (std 0.05 sqrt(3) against references of ~75 k_o: 1e-3 relative, 1% is
+    ** 10 sigma). */
+    for (int64_t j = 0; j < n_in; j++) W[3 * n_in + j] = 0.0f;
+    c.adc_noise = 0.05f;
+    nm_xbar *xb = make_xbar(&c, d, n_out, n_in, W, 1);
+    assert_int_equal(nm_xbar_set_drift_comp(xb, NM_DRIFT_COMP_COLUMN), NM_OK);
+    assert_int_equal(nm_xbar_set_time(xb, 1e4), NM_OK);
+    const float *ds = nm_xbar_drift_scale(xb);
+    assert_true(ds[3] == 1.0f);
+    for (int64_t i = 0; i < n_out; i++)
+        if (i != 3) assert_true(fabs(ds[i] * k[i] - 1.0) <= 0.01);
+    nm_xbar_destroy(xb);
+    nm_device_destroy(d);
+    free(W);
+    free(x);
+    free(xt);
+    free(y0);
+    free(yt);
+    free(bnd);
+}
+
+/* PCM (aihwkit's model, programming noise on, 1/f noise off, no read noise) at one year.
+** Outputs differ in their weights' magnitude (row o of W spans +-(0.03 .. 1) of max|W|), and
+** PCM's drift exponent grows as the conductance falls (mu_nu 0.049 at g >= 0.24 g_max up to
+** ~0.08 at 0.02 g_max): small-weight outputs drift more. What a factor can fix is each
+** output's gain, the least-squares slope of its compensated reads at t on its reads at t = 0
+** (the per-device spread of nu, sig_nu up to 0.045, i.e. +-60 % per device after a year, is
+** noise that no factor removes; measured as an rms error it even favours factors below
+** 1 / mean drift). The rms over outputs of (gain - 1): COLUMN < GLOBAL < NONE, by clear
+** margins (seen: 0.059, 0.110, 0.527). COLUMN's remainder is the reference's weighting: it
+** averages the drift over |w| (and over the devices of the other side of each pair), the
+** gain over w^2. */
+static void test_drift_comp_pcm(void **st) {
+    (void)st;
+    const int64_t n_out = 64, n_in = 256, m = 32;
+    float *W = rand_buf(36, n_out * n_in, -1.0f, 1.0f), *x = rand_buf(37, m * n_in, -1.0f, 1.0f);
+    for (int64_t o = 0; o < n_out; o++) {
+        const float mag = 0.03f + 0.97f * (float)(o % 8) / 7.0f;
+        for (int64_t j = 0; j < n_in; j++) W[o * n_in + j] *= mag;
+    }
+    nm_device_params p;
+    nm_device_params_default(NM_DEV_PCM, &p);
+    p.pcm_read_scale = 0.0f;
+    nm_device *d = NULL;
+    assert_int_equal(nm_device_create(&p, &d), NM_OK);
+    nm_xbar_config c = ideal_config(128, 32);
+    float *y0 = malloc(sizeof(float) * (size_t)(m * n_out)), *yt = malloc(sizeof(float) * (size_t)(m * n_out));
+    double err[3];
+    for (int mode = NM_DRIFT_COMP_NONE; mode <= NM_DRIFT_COMP_COLUMN; mode++) {
+        nm_xbar *xb = make_xbar(&c, d, n_out, n_in, W, 5);
+        assert_int_equal(nm_xbar_set_drift_comp(xb, (nm_drift_comp)mode), NM_OK);
+        nm_xbar_forward(xb, x, m, y0, 1);
+        assert_int_equal(nm_xbar_set_time(xb, 365.0 * 86400.0), NM_OK);
+        nm_xbar_forward(xb, x, m, yt, 1);
+        double sum = 0;
+        for (int64_t o = 0; o < n_out; o++) {
+            double ab = 0, bb = 0;
+            for (int64_t r = 0; r < m; r++) {
+                const double a = yt[r * n_out + o], b = y0[r * n_out + o];
+                ab += a * b;
+                bb += b * b;
+            }
+            sum += (ab / bb - 1) * (ab / bb - 1);
+        }
+        err[mode] = sqrt(sum / (double)n_out);
+        nm_xbar_destroy(xb);
+    }
+    print_message("    PCM at 1 year, rms of (gain - 1) over outputs: none %.4f, global %.4f, column %.4f\n", err[0],
+                  err[1], err[2]);
+    assert_true(err[NM_DRIFT_COMP_NONE] > 0.4);   /* (1.6e6)^-0.05 ~ 0.5: about half lost */
+    assert_true(err[NM_DRIFT_COMP_GLOBAL] < 0.3 * err[NM_DRIFT_COMP_NONE]);
+    assert_true(err[NM_DRIFT_COMP_COLUMN] < 0.75 * err[NM_DRIFT_COMP_GLOBAL]);
+    nm_device_destroy(d);
+    free(W);
+    free(x);
+    free(y0);
+    free(yt);
+}
+
+/* With every noise on (read noise, 1/f noise, ADC noise and rounding, IR drop, two pairs):
+** the factors are exactly 1 right after programming and again after set_time(0), the reads
+** at t = 0 then have the bits of an uncompensated crossbar's, and a mode set on a crossbar
+** already at t gives the factors of one set before programming (the baseline is always the
+** t = 0 reference). */
+static void test_drift_comp_t0(void **st) {
+    (void)st;
+    const int64_t n_out = 70, n_in = 200, n = dc_len(n_out, n_in);
+    float *W = rand_buf(38, n_out * n_in, -1.0f, 1.0f), *x = rand_buf(39, DC_NX * n_in, -1.0f, 1.0f);
+    float *xt = rand_buf(40, DC_NT * n_out, -1.0f, 1.0f);
+    float *ya = malloc(sizeof(float) * (size_t)n), *yb = malloc(sizeof(float) * (size_t)n);
+    nm_device_params p;
+    nm_device_params_default(NM_DEV_PCM, &p);
+    p.read_sigma = 0.0175f;
+    nm_device *d = NULL;
+    assert_int_equal(nm_device_create(&p, &d), NM_OK);
+    nm_xbar_config c = ideal_config(64, 32);
+    c.n_pairs = 2;
+    c.dac_bits = 7;
+    c.adc_bits = 9;
+    c.adc_noise = 0.06f;
+    c.ir_drop = 1.0f;
+    c.ir_g_ratio = 1e4f;
+    nm_xbar *ref = make_xbar(&c, d, n_out, n_in, W, 8);   /* no compensation */
+    dc_reads(ref, x, xt, n_out, n_in, yb);
+    for (int mode = NM_DRIFT_COMP_GLOBAL; mode <= NM_DRIFT_COMP_COLUMN; mode++) {
+        nm_xbar *xb = NULL;
+        assert_int_equal(nm_xbar_create(&c, d, n_out, n_in, &xb), NM_OK);
+        assert_int_equal(nm_xbar_set_drift_comp(xb, (nm_drift_comp)mode), NM_OK);
+        const float *ds = nm_xbar_drift_scale(xb);
+        for (int64_t i = 0; i < n_out; i++) assert_true(ds[i] == 1.0f);   /* not programmed yet */
+        assert_int_equal(nm_xbar_program(xb, W, 8, 7), NM_OK);
+        for (int64_t i = 0; i < n_out; i++) assert_true(ds[i] == 1.0f);
+        assert_int_equal(nm_xbar_set_time(xb, 86400.0), NM_OK);
+        int moved = 0;
+        for (int64_t i = 0; i < n_out; i++) moved += ds[i] > 1.2f;   /* ~1 / 0.66 after a day */
+        assert_int_equal(moved, n_out);
+        /* set later, at t = 1 day: the same factors */
+        float *dsa = malloc(sizeof(float) * (size_t)n_out);
+        memcpy(dsa, ds, sizeof(float) * (size_t)n_out);
+        assert_int_equal(nm_xbar_set_time(ref, 86400.0), NM_OK);
+        assert_int_equal(nm_xbar_set_drift_comp(ref, (nm_drift_comp)mode), NM_OK);
+        assert_memory_equal(nm_xbar_drift_scale(ref), dsa, sizeof(float) * (size_t)n_out);
+        assert_int_equal(nm_xbar_set_drift_comp(ref, NM_DRIFT_COMP_NONE), NM_OK);
+        for (int64_t i = 0; i < n_out; i++) assert_true(nm_xbar_drift_scale(ref)[i] == 1.0f);
+        assert_int_equal(nm_xbar_set_time(ref, 0.0), NM_OK);
+        /* back to t = 0: exactly 1, and the reads of the uncompensated crossbar, bit for bit */
+        assert_int_equal(nm_xbar_set_time(xb, 0.0), NM_OK);
+        for (int64_t i = 0; i < n_out; i++) assert_true(ds[i] == 1.0f);
+        dc_reads(xb, x, xt, n_out, n_in, ya);
+        assert_memory_equal(ya, yb, sizeof(float) * (size_t)n);
+        assert_int_equal(nm_xbar_set_time(xb, -0.0), NM_OK);   /* -0 is the same time */
+        for (int64_t i = 0; i < n_out; i++) assert_true(ds[i] == 1.0f);
+        free(dsa);
+        nm_xbar_destroy(xb);
+    }
+    nm_xbar_destroy(ref);
+    nm_device_destroy(d);
+    free(W);
+    free(x);
+    free(xt);
+    free(ya);
+    free(yb);
+}
+
+/* The compensated read under COLUMN and GLOBAL: 1, 2 and 3 threads give the same bits
+** (weights, conductances, every read and the factors), another seed other bits. */
+static void test_drift_comp_threads(void **st) {
+    (void)st;
+    const size_t nw = 150 * 260, sizes[7] = {nw, 2 * nw, 150, 200 * 150, 260, 200 * 260, 150};
+    float *b[4][7];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 7; i++) b[k][i] = malloc(sizeof(float) * sizes[i]);
+    for (int mode = NM_DRIFT_COMP_GLOBAL; mode <= NM_DRIFT_COMP_COLUMN; mode++) {
+        const nm_drift_comp md = (nm_drift_comp)mode;
+        run_all(1, 99, md, b[0][0], b[0][1], b[0][2], b[0][3], b[0][4], b[0][5], b[0][6]);
+        run_all(2, 99, md, b[1][0], b[1][1], b[1][2], b[1][3], b[1][4], b[1][5], b[1][6]);
+        run_all(3, 99, md, b[2][0], b[2][1], b[2][2], b[2][3], b[2][4], b[2][5], b[2][6]);
+        run_all(1, 98, md, b[3][0], b[3][1], b[3][2], b[3][3], b[3][4], b[3][5], b[3][6]);
+        for (int i = 0; i < 7; i++) {
+            assert_memory_equal(b[0][i], b[1][i], sizeof(float) * sizes[i]);
+            assert_memory_equal(b[0][i], b[2][i], sizeof(float) * sizes[i]);
+            assert_true(memcmp(b[0][i], b[3][i], sizeof(float) * sizes[i]) != 0);
+        }
+        for (size_t i = 0; i < 150; i++) assert_true(b[0][6][i] > 1.1f);   /* compensating ~0.78 at 1 h */
+    }
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 7; i++) free(b[k][i]);
+}
+
+/* Names, parsing and the mode's check. */
+static void test_drift_comp_names(void **st) {
+    (void)st;
+    for (int k = NM_DRIFT_COMP_NONE; k <= NM_DRIFT_COMP_COLUMN; k++) {
+        nm_drift_comp m = (nm_drift_comp)99;
+        assert_int_equal(nm_drift_comp_parse(nm_drift_comp_name((nm_drift_comp)k), &m), NM_OK);
+        assert_int_equal(m, k);
+    }
+    assert_string_equal(nm_drift_comp_name(NM_DRIFT_COMP_NONE), "none");
+    assert_string_equal(nm_drift_comp_name(NM_DRIFT_COMP_GLOBAL), "global");
+    assert_string_equal(nm_drift_comp_name(NM_DRIFT_COMP_COLUMN), "column");
+    assert_string_equal(nm_drift_comp_name((nm_drift_comp)7), "unknown");
+    nm_drift_comp m = NM_DRIFT_COMP_GLOBAL;
+    const char *bad[3] = {"colum", "GLOBAL", ""};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(nm_drift_comp_parse(bad[i], &m), NM_INVAL);
+        char quoted[16];
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        const char *msg = nm_errmsg();
+        if (!strstr(msg, quoted) || !strstr(msg, "none") || !strstr(msg, "global") || !strstr(msg, "column"))
+            fail_msg("message '%s' does not name %s and the choices", msg, quoted);
+    }
+    assert_int_equal(nm_drift_comp_parse(NULL, &m), NM_INVAL);
+    assert_int_equal(m, NM_DRIFT_COMP_GLOBAL);   /* unchanged on error */
+    nm_device *d = make_device(NM_DEV_IDEAL, 0);
+    nm_xbar_config c = ideal_config(8, 8);
+    nm_xbar *xb = NULL;
+    assert_int_equal(nm_xbar_create(&c, d, 4, 4, &xb), NM_OK);
+    assert_int_equal(nm_xbar_set_drift_comp(xb, (nm_drift_comp)3), NM_INVAL);
+    assert_non_null(strstr(nm_errmsg(), "drift compensation"));
+    assert_int_equal(nm_xbar_set_drift_comp(xb, (nm_drift_comp)-1), NM_INVAL);
+    nm_xbar_destroy(xb);
+    nm_device_destroy(d);
+}
+
+/* ---- 8. errors ------------------------------------------------------------------------------- */
 
 static void expect_bad(nm_xbar_config c, const char *field) {
     assert_int_equal(nm_xbar_config_check(&c), NM_INVAL);
@@ -664,6 +1040,9 @@ int main(void) {
         cmocka_unit_test(test_ideal_product), cmocka_unit_test(test_pairs_exact), cmocka_unit_test(test_dac),
         cmocka_unit_test(test_adc),           cmocka_unit_test(test_ir_drop),     cmocka_unit_test(test_read_noise),
         cmocka_unit_test(test_two_pairs),     cmocka_unit_test(test_threads),     cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_drift_comp_uniform), cmocka_unit_test(test_drift_comp_column),
+        cmocka_unit_test(test_drift_comp_pcm),     cmocka_unit_test(test_drift_comp_t0),
+        cmocka_unit_test(test_drift_comp_threads), cmocka_unit_test(test_drift_comp_names),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,28 @@ const float *nm_xbar_weights(const nm_xbar *xb);
 /* Conductances of the first pair now, (n_out, n_in) each, units of g_max (either may be NULL). */
 void nm_xbar_conductances(const nm_xbar *xb, float *g_plus, float *g_minus);
 
+/* Drift compensation (aihwkit's GlobalDriftCompensation, and a per-column variant). Right
+** after programming the crossbar reads a reference: the common-mode read of an all-ones
+** input, both devices of every pair driven with the same sign, so a column's reference is
+** its summed conductance sum_j sum_k F_k (G+ + G-), which never cancels. At every set_time
+** it reads the reference again and every later read's outputs are scaled digitally by
+** ref_0 / ref_t: one factor from the sums over all columns (GLOBAL) or one per output
+** column (COLUMN). The reference reads carry the read noise and ADC noise of a real read
+** (drawn from their own stream). A uniform drift G(t) = k G(0) is undone exactly. */
+typedef enum {
+    NM_DRIFT_COMP_NONE   = 0,
+    NM_DRIFT_COMP_GLOBAL = 1,
+    NM_DRIFT_COMP_COLUMN = 2
+} nm_drift_comp;
+
+const char *nm_drift_comp_name(nm_drift_comp m);
+nm_status   nm_drift_comp_parse(const char *s, nm_drift_comp *out);   /* none global column */
+/* Sets the mode and takes the t = 0 reference now if programmed (else at the next program);
+** NONE removes the scaling. */
+nm_status   nm_xbar_set_drift_comp(nm_xbar *xb, nm_drift_comp mode);
+/* The present scale factors (n_out; all equal for GLOBAL, all 1 for NONE). Borrowed. */
+const float *nm_xbar_drift_scale(const nm_xbar *xb);
+
 /* ---- analog neurons -------------------------------------------------------- */
 
 /* Fixed-pattern mismatch of analog neurons: relative spreads (tau, gain) and spreads in
@@ -272,6 +294,77 @@ nm_status nm_chip_set_time(nm_chip *c, double t);
 void      nm_chip_hooks(nm_chip *c, nm_exec_hooks *h);
 /* A crossbar of a weight node (NULL for others or digital chips). */
 nm_xbar  *nm_chip_xbar(const nm_chip *c, int node);
+
+/* Layer `node` on the chip (on = 1, after realize: all) or in ideal software (0): progressive
+** fine-tuning puts a network on the chip layer by layer. NM_RANGE for a node that holds no
+** weights or populations on the chip. */
+nm_status nm_chip_set_active(nm_chip *c, int node, int on);
+/* Drift compensation on every crossbar (NM_UNSUPPORTED naming the profile for digital chips). */
+nm_status nm_chip_set_drift_comp(nm_chip *c, nm_drift_comp mode);
+const nm_chip_profile *nm_chip_get_profile(const nm_chip *c);
+
+/* ---- training for hardware ------------------------------------------------------------- */
+
+/* The device-noise callback of nm_weight_noise (ctx: an nm_device_noise): maps a layer with
+** its max|W| at g_max onto differential pairs, programs them with the device's draws keyed by
+** (seed, key, node) and reads them back at t = 0 without read noise; the deviation from the
+** target weight is multiplied by `scale`. */
+typedef struct nm_device_noise {
+    const nm_device *dev;
+    float            scale;   /* 1: the device model's programming noise */
+    uint64_t         seed;
+} nm_device_noise;
+nm_status nm_device_noise_fn(void *ctx, int node, const float *w, int64_t n, uint64_t key, float *out);
+
+/* In-situ learning: the optimizer's steps written through device update rules.
+**
+** PULSED: every weight is a device pair updated by pulses (the common update models of
+** aihwkit's pulsed devices). A step delta becomes n = delta / dw_min pulses (stochastic
+** rounding), each moving w by dw_min (1 +- up_down) (up / down), times (1 - w / w_max) up and
+** (1 + w / w_max) down with soft bounds (closed form over n pulses), with cycle-to-cycle
+** noise c2c dw_min per pulse (sqrt(n) of it over n pulses), and a device-to-device spread of
+** dw_min; weights in units of the layer's range, which is range x max|W| at creation.
+**
+** MIXED: the PCM + 3T1C synapse of Ambrogio et al. (Nature 2018): W = F (G+ - G-) + g -
+** g_shared. Every step goes to the capacitor g (precise, volatile: its excess decays by
+** cap_leak per transfer interval, and it saturates at +- cap_range); every transfer_every
+** images the total weight of every synapse is moved to the PCM pair (programmed with the
+** device's noise) and g is reset to g_shared. Biases are digital in both: params += delta. */
+typedef enum { NM_INSITU_PULSED = 0, NM_INSITU_MIXED = 1 } nm_insitu_kind;
+
+typedef struct nm_insitu_config {
+    nm_insitu_kind kind;
+    float    range;          /* layer range = range x max|W| at creation (default 2)          */
+    /* PULSED */
+    float    dw_min;         /* mean step, units of the layer range (default 0.001)            */
+    float    up_down;        /* asymmetry of up and down steps (0)                             */
+    int      soft_bounds;    /* 1: steps shrink towards the bounds (1)                          */
+    float    dw_min_dtod;    /* device-to-device spread of dw_min, relative (0.3)               */
+    float    c2c;            /* cycle-to-cycle noise per pulse, relative to dw_min (0.3)         */
+    /* MIXED */
+    float    gain;           /* F: the PCM pair's significance over the capacitor (3)           */
+    int64_t  transfer_every; /* images between transfers (8000)                                 */
+    float    cap_range;      /* capacitor reach, units of the layer range (0.5)                 */
+    float    cap_leak;       /* fraction of the capacitor's excess lost per interval (0)        */
+    uint64_t seed;
+} nm_insitu_config;
+
+void      nm_insitu_config_default(nm_insitu_kind kind, nm_insitu_config *c);
+nm_status nm_insitu_config_check(const nm_insitu_config *c);   /* message names the field */
+
+typedef struct nm_insitu nm_insitu;
+
+/* Takes the present weights of g as the devices' starting state (MIXED programs them onto
+** the PCM pairs of `dev`, which must outlive the learner; PULSED ignores dev, may be NULL).
+** The graph's weights are overwritten with what the devices hold. */
+nm_status nm_insitu_create(nm_graph *g, const nm_insitu_config *cfg, const nm_device *dev, nm_insitu **out);
+void      nm_insitu_destroy(nm_insitu *s);   /* accepts NULL */
+void      nm_insitu_hooks(nm_insitu *s, nm_update_hooks *h);
+/* MIXED: moves every capacitor's value to its PCM pair now and writes the resulting
+** weights to params (the graph's). For tests and the end of training. */
+nm_status nm_insitu_transfer(nm_insitu *s, float *params);
+/* Transfers and updates done so far. */
+int64_t   nm_insitu_transfers(const nm_insitu *s);
 
 /* Parses "1s", "250ms", "1h", "1d", "1y", "3.5e4" (seconds) into seconds. */
 nm_status nm_parse_duration(const char *s, double *out);

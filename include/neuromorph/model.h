@@ -98,6 +98,13 @@ typedef struct nm_node {
     nm_alif_params alif;            /* ALIF                                                  */
 } nm_node;
 
+/* Weights of a weight node in the parameter block at w_off: n_out n_in (Affine, Linear),
+** c_out (c_in / groups) kh kw (Conv); 0 for other kinds. */
+int64_t nm_node_weight_count(const nm_node *nd);
+/* Parameters a node owns (its weights, bias, learnable neuron constants; Scale's s), as up
+** to 3 ranges [off[k], off[k] + len[k]); returns how many. */
+int     nm_node_param_ranges(const nm_node *nd, int64_t off[3], int64_t len[3]);
+
 typedef struct nm_graph nm_graph;
 
 nm_status nm_graph_create(nm_graph **out);

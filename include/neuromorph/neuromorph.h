@@ -11,5 +11,6 @@
 #include "run.h"
 #include "train.h"
 #include "hw.h"
+#include "viz.h"
 
 #endif

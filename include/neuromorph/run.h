@@ -146,6 +146,9 @@ typedef struct nm_exec_hooks {
     /* LIF, IF or LI node: per-neuron constants at step dt to use instead of the node's, or
     ** NULL. May be NULL. */
     const nm_lif_pn_step *(*neurons)(void *ctx, int node, float dt);
+    /* The graph's parameters have changed (a training step): bring the hardware up to date
+    ** (a chip re-programs the layers whose weights changed). May be NULL. */
+    nm_status (*update)(void *ctx);
 } nm_exec_hooks;
 
 /* Installs hooks (copied; NULL removes them). */

@@ -161,6 +161,42 @@ typedef enum { NM_OPT_ADAM = 0, NM_OPT_SGD = 1 } nm_optimizer;
 const char *nm_optimizer_name(nm_optimizer o);
 nm_status   nm_optimizer_parse(const char *s, nm_optimizer *out);   /* "adam", "sgd" */
 
+/* ---- hardware-aware training ------------------------------------------- */
+
+/* Weight noise during training (noise injection, as NeuRRAM and aihwkit train for analog
+** chips): every batch's forward and backward run with perturbed weight matrices (Affine,
+** Linear, Conv, recurrent; not biases), and the update is applied to the clean weights. */
+typedef enum {
+    NM_WNOISE_NONE     = 0,
+    NM_WNOISE_ADDITIVE = 1,   /* w + sigma z                                                  */
+    NM_WNOISE_RELATIVE = 2,   /* w + sigma max|W| z, max over the layer (aihwkit's w_max)      */
+    NM_WNOISE_DEVICE   = 3    /* a device model's programming noise, through `device` below    */
+} nm_wnoise_kind;
+
+const char *nm_wnoise_name(nm_wnoise_kind k);
+nm_status   nm_wnoise_parse(const char *s, nm_wnoise_kind *out);   /* none additive relative device */
+
+typedef struct nm_weight_noise {
+    nm_wnoise_kind kind;
+    float sigma;        /* additive: std; relative: std / max|W|; device: scale of the model's noise */
+    int   quant_bits;   /* forward through weights rounded to 2^(b-1) - 1 levels per sign of the
+                        ** layer's max|W|, gradient straight through (0: off) */
+    float clip;         /* after every update, clip each layer to +- clip x its std (0: off) */
+    /* NM_WNOISE_DEVICE: writes the weights a device would hold after programming w (n) of
+    ** weight node `node`; draws keyed by `key` (one per batch). */
+    nm_status (*device)(void *ctx, int node, const float *w, int64_t n, uint64_t key, float *out);
+    void *device_ctx;
+} nm_weight_noise;
+
+/* Writes the training step to the weights through devices (in-situ learning, module hw):
+** replaces the optimizer's plain write. */
+typedef struct nm_update_hooks {
+    void *ctx;
+    /* params (n) += delta (the optimizer's step) as the devices allow; `seen` is the number of
+    ** training images so far, this batch included. */
+    nm_status (*apply)(void *ctx, float *params, const float *delta, int64_t n, int64_t seen);
+} nm_update_hooks;
+
 typedef struct nm_train_config {
     int          epochs;          /* >= 1 */
     int          batch;           /* training batch */
@@ -200,6 +236,14 @@ typedef struct nm_train_config {
     /* Runs evaluation's forward passes elsewhere (a chip sample, module hw); NULL: the
     ** ideal model. */
     const nm_exec_hooks *hooks;
+    /* Chip-in-the-loop: training's forward passes (and the per-epoch evaluation) run through
+    ** `hooks` as well; the backward pass runs through the ideal model at the recorded spikes
+    ** and membranes, and after every update hooks->update re-programs the chip. */
+    int          in_loop;
+    nm_weight_noise noise;        /* noise injection (kind NONE: off) */
+    /* Per node (n_nodes entries; NULL: none): nonzero keeps that node's parameters fixed. */
+    const uint8_t *frozen;
+    const nm_update_hooks *updater;   /* in-situ learning (NULL: the optimizer writes) */
 } nm_train_config;
 
 /* 1 epoch, batch 128, AdamW with lr 1e-3 -> 5e-2 of it (cosine), weight decay 0.01, 25

@@ -17,6 +17,8 @@
 */
 #include <neuromorph/hw.h>
 
+#include "hw_impl.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,9 @@ typedef struct chip_node {
     nm_lif_pn_step  pn;
     /* weight layer: the population it feeds directly (-1: none) */
     int             consumer;
+    float          *last;     /* the weights last programmed (n_w): update re-programs on change */
+    int64_t         n_w;
+    int             active;   /* 0: the layer runs in ideal software (progressive fine-tuning) */
 } chip_node;
 
 struct nm_chip {
@@ -47,9 +52,12 @@ struct nm_chip {
     uint64_t        calls;       /* product calls in this pass (a recurrent layer reads every step) */
     float          *im, *cy;     /* conv reads: im2row rows (CONV_ROWS, K), outputs (reps CONV_ROWS, c_out) */
     int64_t         n_im, n_cy;
+    float          *z;           /* temporal-noise normals of up to NOISE_ELEMS elements      */
+    int64_t         n_z;
 };
 
 #define CONV_ROWS 4096   /* output positions per conv read: bounds the im2row scratch */
+#define NOISE_ELEMS 65536 /* elements of temporal noise drawn at once                     */
 
 static int is_weight(nm_node_kind k) { return k == NM_NODE_AFFINE || k == NM_NODE_LINEAR || k == NM_NODE_CONV; }
 
@@ -64,24 +72,34 @@ static void quantize_weights(const float *W, int64_t n, int bits, float *out) {
     for (int64_t i = 0; i < n; i++) out[i] = step * nearbyintf(W[i] / step);
 }
 
-nm_status nm_chip_program(nm_chip *c) {
+/* Programs every weight layer (changed_only = 0) or those whose weights differ from what
+** was last programmed: a chip in a training loop writes only the layers that learned. */
+static nm_status program_layers(nm_chip *c, int changed_only) {
     const float *params = nm_graph_params_const(c->g);
     nm_status rc;
+    int any = 0;
     for (int j = 0; j < c->n; j++) {
         const nm_node *nd = nm_graph_node(c->g, j);
         chip_node *cn = &c->nd[j];
+        if (!cn->last) continue;
+        if (changed_only && !memcmp(cn->last, params + nd->w_off, sizeof(float) * cn->n_w)) continue;
+        memcpy(cn->last, params + nd->w_off, sizeof(float) * cn->n_w);
+        any = 1;
         if (cn->xb) {
             if ((rc = nm_xbar_program(cn->xb, params + nd->w_off, program_seed(c), (uint64_t)j + 1)))
                 return nm__error(rc, "node '%s': %s", nd->name, nm_errmsg());
             if (c->t > 0 && (rc = nm_xbar_set_time(cn->xb, c->t))) return rc;
         } else if (cn->wq) {
-            int64_t nw = nd->kind == NM_NODE_CONV ? nm_conv_weight_count(&nd->conv) : nd->n_out * nd->n_in;
-            quantize_weights(params + nd->w_off, nw, c->p.weight_bits, cn->wq);
+            quantize_weights(params + nd->w_off, cn->n_w, c->p.weight_bits, cn->wq);
         }
     }
-    c->n_program++;
+    if (any || !changed_only) c->n_program++;
     return NM_OK;
 }
+
+nm_status nm_chip_program(nm_chip *c) { return program_layers(c, 0); }
+
+static nm_status hook_update(void *ctx) { return program_layers(ctx, 1); }
 
 void nm_chip_destroy(nm_chip *c) {
     if (!c) return;
@@ -90,10 +108,12 @@ void nm_chip_destroy(nm_chip *c) {
         nm_free(c->nd[j].wq);
         nm_neuron_draw_destroy(c->nd[j].draw);
         nm_free(c->nd[j].pn_buf);
+        nm_free(c->nd[j].last);
     }
     free(c->nd);
     nm_free(c->im);
     nm_free(c->cy);
+    nm_free(c->z);
     nm_device_destroy(c->dev);
     free(c);
 }
@@ -112,7 +132,10 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
         const nm_node *nd = nm_graph_node(g, j);
         chip_node *cn = &c->nd[j];
         cn->consumer = -1;
+        cn->active = 1;
         if (is_weight(nd->kind)) {
+            cn->n_w = nm_node_weight_count(nd);
+            if (!(cn->last = nm_alloc(sizeof(float) * cn->n_w))) { rc = nm__error(NM_NOMEM, "out of memory"); goto fail; }
             int64_t rows = nd->n_out, cols = nd->n_in;
             if (nd->kind == NM_NODE_CONV) {   /* the kernel matrix: c_out x (c_in / groups) kh kw */
                 rows = nd->conv.c_out;
@@ -168,6 +191,25 @@ nm_xbar *nm_chip_xbar(const nm_chip *c, int node) {
     return node >= 0 && node < c->n ? c->nd[node].xb : NULL;
 }
 
+const nm_chip_profile *nm_chip_get_profile(const nm_chip *c) { return &c->p; }
+
+nm_status nm_chip_set_active(nm_chip *c, int node, int on) {
+    if (node < 0 || node >= c->n || (!c->nd[node].last && !c->nd[node].draw))
+        return nm__error(NM_RANGE, "node %d holds no weights or analog neurons on chip '%s'", node, c->p.name);
+    c->nd[node].active = on != 0;
+    return NM_OK;
+}
+
+nm_status nm_chip_set_drift_comp(nm_chip *c, nm_drift_comp mode) {
+    if (!c->p.analog && mode != NM_DRIFT_COMP_NONE)
+        return nm__error(NM_UNSUPPORTED, "chip profile '%s' is digital: drift compensation needs analog crossbars", c->p.name);
+    for (int j = 0; j < c->n; j++) {
+        nm_status rc;
+        if (c->nd[j].xb && (rc = nm_xbar_set_drift_comp(c->nd[j].xb, mode))) return rc;
+    }
+    return NM_OK;
+}
+
 /* ---- the neurons ------------------------------------------------------------------ */
 
 /* Per-neuron constants of population j at step dt:
@@ -215,7 +257,7 @@ static void neuron_consts(nm_chip *c, int j, float dt) {
 static const nm_lif_pn_step *hook_neurons(void *ctx, int node, float dt) {
     nm_chip *c = ctx;
     chip_node *cn = &c->nd[node];
-    if (!cn->draw) return NULL;
+    if (!cn->draw || !cn->active) return NULL;
     if (cn->pn_dt != dt) neuron_consts(c, node, dt);
     return &cn->pn;
 }
@@ -233,8 +275,8 @@ static void hook_begin(void *ctx, int batch, float dt) {
 
 /* Whether two reads of the same input differ: then every step gets its own read. */
 static int noisy_reads(const nm_chip *c, const chip_node *cn) {
-    if (cn->consumer >= 0 && c->p.neuron.noise > 0) return 1;
-    if (!cn->xb) return 0;
+    if (cn->consumer >= 0 && c->nd[cn->consumer].active && c->p.neuron.noise > 0) return 1;
+    if (!cn->xb || !cn->active) return 0;
     return c->p.xbar.adc_noise > 0 || c->dev->ops->read_sigma(c->dev, 1.0f) > 0;
 }
 
@@ -297,34 +339,44 @@ static int hook_product(void *ctx, int node, const float *x, int rows, int batch
     const int reps = rows == 1 && n_steps > 1 && noisy_reads(c, cn) ? n_steps : 1;
     if (nd->kind == NM_NODE_CONV) {
         /* grouped convolutions read the programmed weights through the executor's kernel */
-        if (!cn->xb || nd->conv.groups != 1) return -1;
+        if (!cn->xb || !cn->active || nd->conv.groups != 1) return -1;
         return conv_product(c, node, x, rows, batch, reps, read_id, y);
     }
     const int64_t n_in = nd->n_in, n_out = nd->n_out;
     const int64_t m_in = (int64_t)rows * batch, m = m_in * reps;
-    if (cn->xb) {
+    const int consumer = cn->consumer >= 0 && c->nd[cn->consumer].active;
+    if (cn->xb && cn->active) {
         nm_xbar_forward_rep(cn->xb, x, m_in, reps, y, read_id);
     } else {
-        const float *W = cn->wq ? cn->wq : nm_graph_params_const(c->g) + nd->w_off;
-        if (!cn->wq && cn->consumer < 0) return -1;   /* nothing of the chip's: the executor's own product */
+        const int own = cn->wq && cn->active;
+        if (!own && !consumer) return -1;   /* nothing of the chip's: the executor's own product */
+        const float *W = own ? cn->wq : nm_graph_params_const(c->g) + nd->w_off;
         nm_sgemm(0, 1, m_in, n_out, n_in, 1.0f, x, n_in, W, n_in, 0.0f, y, n_out);
         for (int t = 1; t < reps; t++) memcpy(y + t * m_in * n_out, y, sizeof(float) * m_in * n_out);
     }
-    if (cn->consumer >= 0) {
-        /* the population's leak offsets and temporal noise, as input currents */
+    if (consumer) {
+        /* the population's leak offsets and temporal noise, as input currents; the normals
+        ** of element (row, i) are index row n_out + i of (seed and pass, node) */
         const int64_t pad = nm_pad16(n_out);
         const float *noise = c->nd[cn->consumer].pn_buf + 3 * pad, *offset = noise + pad;
-        const int noisy = c->p.neuron.noise > 0;
-        const uint64_t stream = 0x7E00000000ull + (uint64_t)node;
-        #pragma omp parallel for schedule(static)
-        for (int64_t row = 0; row < m; row++) {
-            float *yr = y + row * n_out;
-            for (int64_t i = 0; i < n_out; i += 2) {
-                float z[2] = {0.0f, 0.0f};
-                if (noisy)
-                    nm_hw_normal2(c->seed ^ (c->pass * 0x9E3779B97F4A7C15ull), stream, (uint64_t)(row * n_out + i) >> 1, z);
-                for (int k = 0; k < 2 && i + k < n_out; k++) yr[i + k] += offset[i + k] + noise[i + k] * z[k];
+        const uint64_t seed = c->seed ^ (c->pass * 0x9E3779B97F4A7C15ull), stream = 0x7E00000000ull + (uint64_t)node;
+        if (c->p.neuron.noise > 0) {
+            const int64_t rows_per = NOISE_ELEMS / n_out > 0 ? NOISE_ELEMS / n_out : 1;
+            if (!grow(&c->z, &c->n_z, rows_per * n_out)) return -1;
+            for (int64_t r0 = 0; r0 < m; r0 += rows_per) {
+                const int64_t nr = m - r0 < rows_per ? m - r0 : rows_per;
+                nm__hw_normals(seed, stream, (uint64_t)(r0 * n_out), nr * n_out, c->z);
+                #pragma omp parallel for schedule(static)
+                for (int64_t r = 0; r < nr; r++) {
+                    float *yr = y + (r0 + r) * n_out;
+                    const float *zr = c->z + r * n_out;
+                    for (int64_t i = 0; i < n_out; i++) yr[i] += offset[i] + noise[i] * zr[i];
+                }
             }
+        } else {
+            #pragma omp parallel for schedule(static)
+            for (int64_t row = 0; row < m; row++)
+                for (int64_t i = 0; i < n_out; i++) y[row * n_out + i] += offset[i];
         }
     }
     return rows * reps;
@@ -333,6 +385,7 @@ static int hook_product(void *ctx, int node, const float *x, int rows, int batch
 static const float *hook_weights(void *ctx, int node) {
     nm_chip *c = ctx;
     const chip_node *cn = &c->nd[node];
+    if (!cn->active) return NULL;
     return cn->xb ? nm_xbar_weights(cn->xb) : cn->wq;
 }
 
@@ -343,4 +396,5 @@ void nm_chip_hooks(nm_chip *c, nm_exec_hooks *h) {
     h->product = hook_product;
     h->weights = hook_weights;
     h->neurons = hook_neurons;
+    h->update = hook_update;
 }

@@ -604,3 +604,43 @@ nm_status nm_device_table_load(const char *path, nm_device_params *p) {
     memcpy(p->table, rows, (size_t)n * sizeof rows[0]);
     return NM_OK;
 }
+
+/* ---- noise injection ---------------------------------------------------------------- */
+
+nm_status nm_device_noise_fn(void *ctx, int node, const float *w, int64_t n, uint64_t key, float *out) {
+    const nm_device_noise *dn = ctx;
+    const nm_device *d = dn->dev;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(w[i]));
+    if (n == 0 || amax == 0.0f) {
+        memmove(out, w, sizeof(float) * (size_t)n);
+        return NM_OK;
+    }
+    const int ns = d->ops->n_state;
+    /* targets, then the programmed and read conductances of G+ (0) and G- (1) */
+    float *q = nm_alloc(sizeof(float) * 2 * (size_t)n), *gp = nm_alloc(sizeof(float) * 2 * (size_t)n);
+    float *g = nm_alloc(sizeof(float) * 2 * (size_t)n);
+    float *state = ns > 0 ? nm_alloc(sizeof(float) * 2 * (size_t)n * (size_t)ns) : NULL;
+    if (!q || !gp || !g || (ns > 0 && !state)) {
+        nm_free(q), nm_free(gp), nm_free(g), nm_free(state);
+        return nm__error(NM_NOMEM, "device noise: out of memory for %lld weights", (long long)n);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        q[i] = w[i] > 0.0f ? w[i] / amax : 0.0f;
+        q[n + i] = w[i] < 0.0f ? -w[i] / amax : 0.0f;
+    }
+    nm_device_quantize(d, q, 2 * n, q);
+    const uint64_t seed = nm__hw_mix64(dn->seed ^ nm__hw_mix64(key + 1));
+    for (int side = 0; side < 2; side++) {
+        const uint64_t stream = 2 * (uint64_t)node + (uint64_t)side;
+        float *st = state ? state + (size_t)side * (size_t)n * (size_t)ns : NULL;
+        d->ops->program(d, q + side * n, n, seed, stream, gp + side * n, st);
+        d->ops->at_time(d, gp + side * n, st, n, 0.0, seed, stream, g + side * n);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float target = amax * (q[i] - q[n + i]), got = amax * (g[i] - g[n + i]);
+        out[i] = target + dn->scale * (got - target);
+    }
+    nm_free(q), nm_free(gp), nm_free(g), nm_free(state);
+    return NM_OK;
+}

@@ -17,4 +17,9 @@ static inline uint64_t nm__hw_mix64(uint64_t x) {
     return x;
 }
 
+/* Standard normals of indices L0 .. L0 + n - 1 of (seed, stream) into z: the crossbar's
+** read-noise generator (Philox blocks, Box-Muller in float), several times cheaper than
+** nm_hw_normal2; a pure function of the index, whatever the thread count. */
+void nm__hw_normals(uint64_t seed, uint64_t stream, uint64_t L0, int64_t n, float *z);
+
 #endif

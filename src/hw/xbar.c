@@ -22,7 +22,8 @@
 **          tile), z_i -= ir_drop c_i sum_j Weff_ij u_j f_j
 **        read + ADC noise: z_i += sqrt(sum_j V_ij u_j^2 + adc_noise^2) xi
 **        ADC: z_i = clip(round(z_i / step) step, +-adc_range), step = 2 adc_range / (2^bits - 2)
-**   4. y_ri = (sum over the input blocks of z_i) s dac_range alpha_r.
+**   4. y_ri = (sum over the input blocks of z_i) s dac_range alpha_r c_i, c_i the drift
+**      compensation's factor (1 without; below).
 ** Output tiles need no separate treatment: an output's partial sum depends only on the
 ** input block, and every output of a block is its own column (own ADC).
 **
@@ -46,6 +47,32 @@
 ** more than the product itself in a batched read). Every value is a pure function of its
 ** index, so a result is the same whatever the thread count, and the same read_id gives the
 ** same noise.
+**
+** Drift compensation (aihwkit's GlobalDriftCompensation and PerColumnDriftCompensation, read
+** the way a chip would). Right after programming, whatever the mode, the crossbar takes a
+** reference read: every row at the DAC's full-scale code (u = 1, exact on any DAC grid, so
+** the DAC neither rounds nor clips it), both devices of every pair driven with the same
+** sign, so output i's reference is ref_i = sum_j sum_k (F_k/R) (G+_ijk + G-_ijk), a sum that
+** never cancels. It carries what a real read carries per tile output: the read noise (the
+** variance sum_j V_ij of the same output-referred model, u_j = 1), the ADC noise and the
+** ADC's rounding, with the tiles summed digitally. It is not clipped at +-adc_range: a whole
+** column's current is far above the range set for signal reads (a 256-row tile whose
+** devices average g_max / 4 reads 64, against the default 12), so a chip reads its reference
+** in a range set for the purpose; the ADC's step and noise are kept as the conservative part
+** of that. IR drop is left out: its first-order fit is one of signal reads, and without it
+** the reference is a plain ratio of conductance sums. The reference's noise has its own key,
+** tied to the time (read_reference below), so one state always reads the same reference.
+** Under GLOBAL or COLUMN every set_time(t) reads the reference again and sets
+** c = ref_0 / ref_t: one factor from the sums over all outputs (GLOBAL), or one per output
+** (COLUMN; an output whose reference is at the noise floor keeps 1). Step 4 multiplies
+** output i of every forward read by c_i, digitally, after the ADC and the tile sum: the
+** m = 1 kernels see one more multiply per output, not per weight. The transposed read
+** applies GLOBAL's factor to its outputs the same way; under COLUMN, c_i belongs to row i of
+** W (an input of the transposed read), so input x_i is multiplied by c_i digitally before
+** input scaling and DAC, which makes backward the exact transpose of the compensated forward
+** (x diag(c) W). nm_xbar_weights stays the raw weights the arrays hold, without the factors
+** (nm_xbar_drift_scale gives them). A uniform drift G(t) = k G(0) gives c = 1/k and is
+** undone to float rounding (without read noise and ADC); set_time(0) gives c = 1 exactly.
 **
 ** Speed (bench/bench_xbar.c, 1024 x 1024, 1 thread). m == 1, the per-sample MVM, goes
 ** through fused kernels that stream Weff once (and V, as bfloat16, only with read noise),
@@ -120,6 +147,13 @@ struct nm_xbar {
     float  *xi;                    /* (max(n_rt n_out, n_ct n_in)) one row's read-noise normals */
     float  *bu[4];                 /* (CHUNK, n_max) each: u, |u|, u f, u^2                    */
     float  *bz[4];                 /* (CHUNK, n_max) each: z, a, zf, q partial sums            */
+    /* drift compensation (the section "drift compensation" below) */
+    nm_drift_comp comp;
+    float  *ref0, *ref;            /* (n_out) column references at t = 0 and now, units of
+                                   ** g_max x full-scale input (summed over the input tiles)    */
+    float  *refz;                  /* (n_out, n_rt) one reference read's tile outputs          */
+    float  *dscale;                /* (n_out) factors on the forward outputs (1: none)         */
+    float  *bscale;                /* (n_in) factors on the transposed outputs (GLOBAL's, or 1) */
 };
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -208,6 +242,11 @@ void nm_xbar_destroy(nm_xbar *xb) {
     nm_free(xb->f_out);
     nm_free(xb->alpha);
     nm_free(xb->xi);
+    nm_free(xb->ref0);
+    nm_free(xb->ref);
+    nm_free(xb->refz);
+    nm_free(xb->dscale);
+    nm_free(xb->bscale);
     for (int k = 0; k < 4; k++) {
         nm_free(xb->bu[k]);
         nm_free(xb->bz[k]);
@@ -263,6 +302,11 @@ nm_status nm_xbar_create(const nm_xbar_config *cfg, const nm_device *dev, int64_
     xb->alpha = nm_alloc(CHUNK * sizeof(float));
     const int64_t n_xi = xb->n_rt * n_out > xb->n_ct * n_in ? xb->n_rt * n_out : xb->n_ct * n_in;
     xb->xi = nm_alloc((size_t)n_xi * sizeof(float));
+    xb->ref0 = nm_alloc((size_t)n_out * sizeof(float));
+    xb->ref = nm_alloc((size_t)n_out * sizeof(float));
+    xb->refz = nm_alloc((size_t)(n_out * xb->n_rt) * sizeof(float));
+    xb->dscale = nm_alloc((size_t)n_out * sizeof(float));
+    xb->bscale = nm_alloc((size_t)n_in * sizeof(float));
     /* u and z always; |u|, u f, a, zf only with IR drop; u^2 and q for read noise (whether the
     ** device has any is known only after programming, so always). */
     for (int k = 0; k < 4; k++) {
@@ -272,8 +316,12 @@ nm_status nm_xbar_create(const nm_xbar_config *cfg, const nm_device *dev, int64_
         if (need && (!xb->bu[k] || !xb->bz[k])) goto nomem;
     }
     if (!xb->g_prog || !xb->g || (n_state && !xb->state) || !xb->weff || (ir && !xb->wabs) || !xb->var ||
-        !xb->var16 || !xb->wout || !xb->f_in || !xb->f_out || !xb->alpha || !xb->xi)
+        !xb->var16 || !xb->wout || !xb->f_in || !xb->f_out || !xb->alpha || !xb->xi || !xb->ref0 || !xb->ref ||
+        !xb->refz || !xb->dscale || !xb->bscale)
         goto nomem;
+    xb->comp = NM_DRIFT_COMP_NONE;
+    for (int64_t i = 0; i < n_out; i++) xb->dscale[i] = 1.0f;
+    for (int64_t j = 0; j < n_in; j++) xb->bscale[j] = 1.0f;
     ir_factors(xb->f_in, n_in, cfg->tile_rows);
     ir_factors(xb->f_out, n_out, cfg->tile_cols);
     *out = xb;
@@ -287,6 +335,10 @@ int64_t nm_xbar_n_tiles(const nm_xbar *xb) { return xb->n_rt * xb->n_ct; }
 
 /* ---- programming and time ------------------------------------------------------- */
 
+static void arrays_at(nm_xbar *xb, double t);
+static void drift_baseline(nm_xbar *xb);
+static void drift_update(nm_xbar *xb);
+
 nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t stream) {
     NM_ASSERT(xb && W);
     const int64_t n_w = xb->n_w;
@@ -299,12 +351,9 @@ nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t s
         if (a > s) s = a;
     }
     if (s == 0.0f) s = 1.0f;   /* all zero: any scale maps it to zero conductances */
-    float *target = nm_alloc((size_t)n_w * sizeof(float)), *tq = nm_alloc((size_t)n_w * sizeof(float));
-    if (!target || !tq) {
-        nm_free(target);
-        nm_free(tq);
-        return nm__error(NM_NOMEM, "xbar program: out of memory");
-    }
+    /* the targets go through weff and var, which arrays_at rewrites below: a chip in a
+    ** training loop re-programs every step, and fresh buffers would cost page faults */
+    float *target = xb->weff, *tq = xb->var;
     const int P = xb->cfg.n_pairs;
     const double base = xb->cfg.pair_base;
     double R = 0.0, F = 1.0;
@@ -331,13 +380,13 @@ nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t s
                                   xb->n_state ? xb->state + (size_t)d * n_w * xb->n_state : NULL);
         }
     }
-    nm_free(target);
-    nm_free(tq);
     xb->scale = s;
     xb->seed = seed;
     xb->stream = stream;
     xb->programmed = 1;
-    return nm_xbar_set_time(xb, 0.0);
+    arrays_at(xb, 0.0);
+    drift_baseline(xb);
+    return NM_OK;
 }
 
 /* bfloat16: the top 16 bits of a float, rounded to nearest even (v >= 0 and finite here).
@@ -361,6 +410,14 @@ nm_status nm_xbar_set_time(nm_xbar *xb, double t) {
     NM_ASSERT(xb);
     if (!(isfinite(t) && t >= 0.0)) return nm__error(NM_INVAL, "xbar: time must be >= 0 s, not %g", t);
     if (!xb->programmed) return nm__error(NM_INVAL, "xbar: set_time before the crossbar is programmed");
+    arrays_at(xb, t);
+    if (xb->comp != NM_DRIFT_COMP_NONE) drift_update(xb);
+    return NM_OK;
+}
+
+/* The conductances at t (>= 0, programmed) and everything derived from them: Weff, |Weff|,
+** V (float and bfloat16) and the weights. */
+static void arrays_at(nm_xbar *xb, double t) {
     const int64_t n_w = xb->n_w;
     const nm_device *dev = xb->dev;
     for (int d = 0; d < xb->n_dev; d++)
@@ -394,11 +451,11 @@ nm_status nm_xbar_set_time(nm_xbar *xb, double t) {
     }
     xb->has_var = has_var;
     xb->t = t;
-    return NM_OK;
 }
 
 double nm_xbar_time(const nm_xbar *xb) { return xb->t; }
 
+/* The raw weights the arrays hold (drift included, drift compensation not applied). */
 const float *nm_xbar_weights(const nm_xbar *xb) { return xb->wout; }
 
 void nm_xbar_conductances(const nm_xbar *xb, float *g_plus, float *g_minus) {
@@ -419,6 +476,8 @@ typedef struct rd {
     int     absmax, dac_q, adc_q, ir, noise, var;
     float   dac_range, dac_step, adc_range, adc_step, ir_drop, ir_g_ratio, noise2;
     float   out_scale;      /* s dac_range                                               */
+    const float *pre;       /* (n_i) factors on the inputs (transposed read, COLUMN) or NULL */
+    const float *post;      /* (n_o) drift factors on the outputs (1: none)              */
 } rd;
 
 static void rd_init(const nm_xbar *xb, int bwd, uint64_t read_id, rd *r) {
@@ -445,6 +504,8 @@ static void rd_init(const nm_xbar *xb, int bwd, uint64_t read_id, rd *r) {
     r->noise = xb->has_var || c->adc_noise > 0.0f;
     r->noise2 = c->adc_noise * c->adc_noise;
     r->out_scale = xb->scale * c->dac_range;
+    r->pre = bwd && xb->comp == NM_DRIFT_COMP_COLUMN ? xb->dscale : NULL;
+    r->post = bwd ? xb->bscale : xb->dscale;
 }
 
 /* ---- read-noise normals ---- */
@@ -600,6 +661,11 @@ static void prep_rows(const rd *r, const float *x, int64_t mc, float *alpha, flo
         const float *xr = x + i * n;
         float *u = U + i * n, *ua = UA ? UA + i * n : NULL, *uf = UF ? UF + i * n : NULL, *u2 = U2 ? U2 + i * n : NULL;
         float al = 1.0f;
+        if (r->pre) {   /* the transposed read under COLUMN: x_j c_j, digitally, before everything */
+            float *xs = u;
+            for (int64_t j = 0; j < n; j++) xs[j] = xr[j] * r->pre[j];
+            xr = xs;
+        }
         if (r->absmax) {
             al = 0.0f;
             for (int64_t j = 0; j < n; j++) al = fmaxf(al, fabsf(xr[j]));
@@ -706,6 +772,16 @@ dot1(const float *restrict w, const uint16_t *restrict v, const float *restrict 
 }
 
 /* The normals of indices L0 .. L0 + n - 1 into xi (n), in fixed tasks of NRM_TASK. */
+static void fill_normals(const rd *r, uint64_t L0, int64_t n, float *xi);
+
+void nm__hw_normals(uint64_t seed, uint64_t stream, uint64_t L0, int64_t n, float *z) {
+    rd r;
+    memset(&r, 0, sizeof r);
+    r.seed = seed;
+    r.stream = stream;
+    fill_normals(&r, L0, n, z);
+}
+
 static void fill_normals(const rd *r, uint64_t L0, int64_t n, float *xi) {
     const int64_t n_task = (n + NRM_TASK - 1) / NRM_TASK;
     #pragma omp parallel for schedule(static) if (n_task > 1)
@@ -744,7 +820,7 @@ fwd_block(const nm_xbar *xb, const rd *r, const float *u, const float *ua, const
             for (int k = 0; k < 4; k++)
                 acc[k] += tile_out(r, s[k][0], s[k][1], s[k][2], s[k][3], irk, r->noise ? xi[b * n_o + o + k] : 0.0f);
         }
-        for (int k = 0; k < 4; k++) y[o + k] = acc[k] * ysc;
+        for (int k = 0; k < 4; k++) y[o + k] = acc[k] * ysc * r->post[o + k];
     }
     for (; o < o1; o++) {
         float acc = 0;
@@ -754,7 +830,7 @@ fwd_block(const nm_xbar *xb, const rd *r, const float *u, const float *ua, const
             dot1(W + o * n_in + j0, V + o * n_in + j0, u + j0, ua + j0, uf + j0, u2 + j0, nb, ir, var, s);
             acc += tile_out(r, s[0], s[1], s[2], s[3], (float)nb / r->ir_g_ratio, r->noise ? xi[b * n_o + o] : 0.0f);
         }
-        y[o] = acc * ysc;
+        y[o] = acc * ysc * r->post[o];
     }
 }
 
@@ -819,7 +895,8 @@ bwd_cols(const nm_xbar *xb, const rd *r, const float *u, const float *ua, const 
             y[c] = b ? y[c] + t : t;
         }
     }
-    for (int64_t c = 0; c < nc; c++) y[c] *= ysc;
+    const float *post = r->post + c0;
+    for (int64_t c = 0; c < nc; c++) y[c] = y[c] * ysc * post[c];
 }
 
 /* y (n_in) of one transposed row. Each thread takes one contiguous range of columns (whole
@@ -896,7 +973,7 @@ static void read_chunk(nm_xbar *xb, const rd *r, int64_t r0, int64_t mc, int64_t
         const int64_t k = ki / mc, i = ki % mc;
         const float sc = r->out_scale * xb->alpha[i];
         float *yr = y + (k * m + i) * n_o;
-        for (int64_t o = 0; o < n_o; o++) yr[o] *= sc;
+        for (int64_t o = 0; o < n_o; o++) yr[o] = yr[o] * sc * r->post[o];
     }
 }
 
@@ -931,4 +1008,135 @@ void nm_xbar_forward_rep(nm_xbar *xb, const float *x, int64_t m, int reps, float
 
 void nm_xbar_backward(nm_xbar *xb, const float *x, int64_t m, float *y, uint64_t read_id) {
     xbar_read(xb, 1, x, m, 1, y, read_id);
+}
+
+/* ---- drift compensation -------------------------------------------------------------- */
+
+static const char *const comp_names[] = {"none", "global", "column"};
+
+const char *nm_drift_comp_name(nm_drift_comp m) {
+    return (unsigned)m < sizeof comp_names / sizeof comp_names[0] ? comp_names[m] : "unknown";
+}
+
+nm_status nm_drift_comp_parse(const char *s, nm_drift_comp *out) {
+    NM_ASSERT(out);
+    for (int k = NM_DRIFT_COMP_NONE; k <= NM_DRIFT_COMP_COLUMN; k++)
+        if (s && !strcmp(s, comp_names[k])) {
+            *out = (nm_drift_comp)k;
+            return NM_OK;
+        }
+    return nm__error(NM_INVAL, "unknown drift compensation '%s' (expected none, global or column)", s ? s : "(null)");
+}
+
+/* The reference read of the arrays as they are now into ref (n_out): every row driven at the
+** DAC's full-scale code (u = 1) on both devices of every pair, so tile output (i, b) is
+**   z_ib = sum_{j in b} sum_k (F_k/R) (G+_ijk + G-_ijk) + sqrt(sum_{j in b} V_ij + adc_noise^2) xi_ib,
+** rounded to the ADC's step without its clip; ref_i = sum_b z_ib, summed digitally in block
+** order. xi_ib is the normal at index i n_rt + b of (seed'', time): seed'' is the programming
+** seed hashed apart from both read directions' keys, so no nm_xbar_forward / backward read_id
+** ever draws the same numbers, and the time key makes the reference of one state the same
+** draw whenever it is read again (set_time(0) gives ref_0 back bit for bit) while other times
+** get independent noise. Tasks are (output, input block) pairs, each summed in one fixed
+** order: the bits do not depend on the thread count. */
+static void read_reference(nm_xbar *xb, float *ref) {
+    const int64_t n_out = xb->n_out, n_in = xb->n_in, n_b = xb->n_rt, tb = xb->cfg.tile_rows, n_w = xb->n_w;
+    double t = xb->t;
+    if (t == 0.0) t = 0.0;   /* -0 and +0 are the same time */
+    uint64_t tbits;
+    memcpy(&tbits, &t, sizeof tbits);
+    rd r;
+    rd_init(xb, 0, mix64(tbits), &r);
+    r.seed = mix64(xb->seed ^ 0x7265665F72656164ull);   /* "ref_read" */
+    if (r.noise) fill_normals(&r, 0, n_out * n_b, xb->xi);
+    const float *g = xb->g, *fk = xb->fk, *var = xb->var, *xi = xb->xi;
+    const int n_dev = xb->n_dev, noise = r.noise, adc_q = r.adc_q;
+    const float noise2 = r.noise2, step = r.adc_step;
+    float *refz = xb->refz;
+    #pragma omp parallel for schedule(static) if (n_w >= PAR_MIN)
+    for (int64_t task = 0; task < n_out * n_b; task++) {
+        const int64_t i = task / n_b, b = task % n_b, j0 = b * tb, nb = n_in - j0 < tb ? n_in - j0 : tb;
+        const size_t e0 = (size_t)(i * n_in + j0);
+        float z = 0.0f, q = 0.0f;
+        for (int d = 0; d < n_dev; d++) {
+            const float *gd = g + (size_t)d * (size_t)n_w + e0, f = fk[d / 2];
+            float sd = 0.0f;
+            #pragma omp simd reduction(+ : sd)
+            for (int64_t j = 0; j < nb; j++) sd += gd[j];
+            z = MADD(f, sd, z);
+        }
+        if (noise) {
+            #pragma omp simd reduction(+ : q)
+            for (int64_t j = 0; j < nb; j++) q += var[e0 + (size_t)j];
+            z += sqrtf(q + noise2) * xi[task];
+        }
+        if (adc_q) z = rintf(z / step) * step;
+        refz[task] = z;
+    }
+    #pragma omp parallel for schedule(static) if (n_w >= PAR_MIN)
+    for (int64_t i = 0; i < n_out; i++) {
+        float s = 0.0f;
+        for (int64_t b = 0; b < n_b; b++) s += refz[i * n_b + b];
+        ref[i] = s;
+    }
+}
+
+/* The factors from ref0 and ref. A column's reference counts only above a floor: an empty
+** column (mean G+ + G- below 1e-4 g_max per weight), or one within 5 sigma of the ADC noise
+** or one ADC step per tile of zero, reads noise, not drift, and keeps the factor 1. GLOBAL's
+** floor is the same for the sum over all columns. */
+static void drift_factors(nm_xbar *xb) {
+    const int64_t n_out = xb->n_out, n_in = xb->n_in, n_b = xb->n_rt;
+    const nm_xbar_config *c = &xb->cfg;
+    const double step = c->adc_bits ? 2.0 * c->adc_range / (ldexp(1.0, c->adc_bits) - 2.0) : 0.0;
+    const double col_floor =
+        fmax(fmax(1e-4 * (double)n_in, 5.0 * c->adc_noise * sqrt((double)n_b)), step * (double)n_b);
+    float *ds = xb->dscale, *bs = xb->bscale;
+    float gf = 1.0f;
+    if (xb->comp == NM_DRIFT_COMP_COLUMN) {
+        for (int64_t i = 0; i < n_out; i++) {
+            const float r0 = xb->ref0[i], rt = xb->ref[i];
+            ds[i] = r0 > col_floor && rt > col_floor ? r0 / rt : 1.0f;
+        }
+    } else {
+        if (xb->comp == NM_DRIFT_COMP_GLOBAL) {
+            double s0 = 0.0, st = 0.0;
+            for (int64_t i = 0; i < n_out; i++) s0 += xb->ref0[i], st += xb->ref[i];
+            const double floor = fmax(fmax(1e-4 * (double)xb->n_w, 5.0 * c->adc_noise * sqrt((double)(n_out * n_b))),
+                                      step * (double)(n_out * n_b));
+            if (s0 > floor && st > floor) gf = (float)(s0 / st);
+        }
+        for (int64_t i = 0; i < n_out; i++) ds[i] = gf;
+    }
+    /* The transposed read: GLOBAL's factor on its outputs; COLUMN's go on its inputs (rd_init). */
+    for (int64_t j = 0; j < n_in; j++) bs[j] = gf;
+}
+
+/* After programming (the clock at 0): the t = 0 reference, whatever the mode, so that a mode
+** set later compares against the state right after programming. */
+static void drift_baseline(nm_xbar *xb) {
+    read_reference(xb, xb->ref0);
+    memcpy(xb->ref, xb->ref0, (size_t)xb->n_out * sizeof(float));
+    drift_factors(xb);
+}
+
+/* After set_time under GLOBAL or COLUMN: the reference now and the factors. */
+static void drift_update(nm_xbar *xb) {
+    read_reference(xb, xb->ref);
+    drift_factors(xb);
+}
+
+nm_status nm_xbar_set_drift_comp(nm_xbar *xb, nm_drift_comp mode) {
+    NM_ASSERT(xb);
+    if ((unsigned)mode > NM_DRIFT_COMP_COLUMN)
+        return nm__error(NM_INVAL, "xbar: drift compensation must be none (0), global (1) or column (2), not %d",
+                         (int)mode);
+    xb->comp = mode;
+    if (xb->programmed && mode != NM_DRIFT_COMP_NONE) drift_update(xb);
+    else drift_factors(xb);   /* NONE (or not programmed yet): all 1 */
+    return NM_OK;
+}
+
+const float *nm_xbar_drift_scale(const nm_xbar *xb) {
+    NM_ASSERT(xb);
+    return xb->dscale;
 }

@@ -47,6 +47,23 @@ int nm_node_kind_neuron(nm_node_kind k) {
     return nm_node_kind_spiking(k) || k == NM_NODE_LI || k == NM_NODE_CUBALI;
 }
 
+int64_t nm_node_weight_count(const nm_node *nd) {
+    if (nd->kind == NM_NODE_AFFINE || nd->kind == NM_NODE_LINEAR) return nd->n_out * nd->n_in;
+    if (nd->kind == NM_NODE_CONV) return nm_conv_weight_count(&nd->conv);
+    return 0;
+}
+
+int nm_node_param_ranges(const nm_node *nd, int64_t off[3], int64_t len[3]) {
+    int k = 0;
+    if (nd->w_off >= 0) {
+        off[k] = nd->w_off;
+        len[k++] = nd->kind == NM_NODE_SCALE ? nd->n_out : nm_node_weight_count(nd);
+    }
+    if (nd->b_off >= 0) { off[k] = nd->b_off; len[k++] = nd->kind == NM_NODE_CONV ? nd->conv.c_out : nd->n_out; }
+    if (nd->p_off >= 0) { off[k] = nd->p_off; len[k++] = 2 * nm_pad16(nd->n_out); }
+    return k;
+}
+
 nm_status nm_graph_create(nm_graph **out) {
     nm_graph *g = calloc(1, sizeof *g);
     if (!g) return nm__error(NM_NOMEM, "out of memory creating a graph");

@@ -164,6 +164,18 @@ static void recurrent_backward(nm_bptt *bp, int j, const nm_node *nd, const floa
     }
 }
 
+/* A chip reads a constant input afresh at every step (its own noise each time), so a
+** product node can have n_steps rows over a 1-row input. Every row is the same product of
+** the same input: the input's gradient is the sum over the rows; it goes to row 0. */
+static void fold_rows(float *gy, int rows, int64_t plane) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < plane; i++) {
+        float acc = gy[i];
+        for (int t = 1; t < rows; t++) acc += gy[(int64_t)t * plane + i];
+        gy[i] = acc;
+    }
+}
+
 double nm_bptt_backward(nm_bptt *bp, const float *g_readout, int detach_reset, float *grads) {
     nm_exec *x = bp->x;
     const nm_graph *g = nm_exec_graph(x);
@@ -183,6 +195,9 @@ double nm_bptt_backward(nm_bptt *bp, const float *g_readout, int detach_reset, f
         const nm_view in = nm_exec_output(x, jsrc);
         const int64_t n = nd->n_out, m = (int64_t)in.rows * B;
         float *gy = j == ro ? (float *)g_readout : bp->gout[j];
+        const int rows = nm_exec_output(x, j).rows;
+        if (rows != in.rows && j != ro && (nm_node_weight_count(nd) > 0))
+            fold_rows(gy, rows, (int64_t)B * nm_graph_node(g, j)->n_out);
 
         if (nm_node_kind_spiking(nd->kind) && j != ro && bp->rate_reg > 0) {
             const double per = (double)bp->rate_reg / ((double)B * T * n);

@@ -250,7 +250,7 @@ static float *opt_s2(optimizer *o) { return o->sgd ? o->zeros : o->adam->v; }
 ** optimizer state and a CRC.
 */
 
-static const char CKPT_MAGIC[8] = {'N', 'M', 'C', 'K', 'P', 'T', '0', '1'};
+static const char CKPT_MAGIC[8] = {'N', 'M', 'C', 'K', 'P', 'T', '0', '2'};
 
 typedef struct ckpt_ident {
     uint64_t seed;
@@ -258,6 +258,8 @@ typedef struct ckpt_ident {
     float    dt;
     int32_t  optimizer;   /* also keeps the struct free of padding bytes */
     int64_t  n_train;
+    int32_t  hw;          /* in_loop | noise kind << 1 | quant_bits << 4 | updater << 12 */
+    float    noise_sigma;
 } ckpt_ident;
 
 typedef struct ckpt_pos {
@@ -369,6 +371,9 @@ static nm_status ckpt_load(const char *path, const ckpt_ident *want, nm_graph *g
     MISMATCH(id.dt != want->dt, "it used dt %g, this run %g", id.dt, want->dt);
     MISMATCH(id.n_train != want->n_train, "it trained on %lld samples, this run on %lld", (long long)id.n_train,
              (long long)want->n_train);
+    MISMATCH(id.hw != want->hw || id.noise_sigma != want->noise_sigma,
+             "its hardware-aware settings (%s) differ from this run's (%s)", "chip-in-the-loop, noise injection, in-situ updates",
+             "same list");
     if (!same_structure(cg, g)) {
         rc = nm__error(NM_FORMAT, "checkpoint '%s' holds a different architecture than this run's model", path);
         goto done;
@@ -390,13 +395,152 @@ done:
     return rc;
 }
 
+/* ---- hardware-aware training ------------------------------------------ */
+
+const char *nm_wnoise_name(nm_wnoise_kind k) {
+    switch (k) {
+    case NM_WNOISE_ADDITIVE: return "additive";
+    case NM_WNOISE_RELATIVE: return "relative";
+    case NM_WNOISE_DEVICE:   return "device";
+    default:                 return "none";
+    }
+}
+
+nm_status nm_wnoise_parse(const char *s, nm_wnoise_kind *out) {
+    for (int k = NM_WNOISE_NONE; k <= NM_WNOISE_DEVICE; k++)
+        if (!strcmp(s, nm_wnoise_name((nm_wnoise_kind)k))) { *out = (nm_wnoise_kind)k; return NM_OK; }
+    return nm__error(NM_INVAL, "unknown weight-noise kind '%s' (choose none, additive, relative or device)", s);
+}
+
+#define STREAM_WNOISE 0x774e6f697365ull   /* Philox streams of the weight noise */
+#define NOISE_CHUNK   4096                /* weights per independent noise stream */
+
+static int noisy(const nm_train_config *c) { return c->noise.kind != NM_WNOISE_NONE || c->noise.quant_bits > 0; }
+
+static float abs_max(const float *w, int64_t n) {
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, fabsf(w[i]));
+    return m;
+}
+
+/* The weights of this batch's pass: every weight matrix rounded to quant_bits (signed
+** levels of its max|W|), then perturbed. Normals come in chunks, each its own Philox stream
+** keyed by (step, node, chunk), so they do not depend on the thread count. `tmp` holds a
+** layer's device-noise output. */
+static nm_status perturb_weights(nm_graph *g, const nm_train_config *c, int64_t step, float *tmp) {
+    const nm_weight_noise *wn = &c->noise;
+    float *params = nm_graph_params(g);
+    for (int j = 0; j < nm_graph_n_nodes(g); j++) {
+        const nm_node *nd = nm_graph_node(g, j);
+        const int64_t n = nm_node_weight_count(nd);
+        if (n == 0) continue;
+        float *w = params + nd->w_off;
+        const float amax = abs_max(w, n);
+        if (wn->quant_bits > 0 && amax > 0) {
+            const float q = (float)((1ll << (wn->quant_bits - 1)) - 1), scale = amax / q;
+            for (int64_t i = 0; i < n; i++) w[i] = scale * nearbyintf(w[i] / scale);
+        }
+        const uint64_t key = ((uint64_t)step << 16) ^ (uint64_t)j;
+        if (wn->kind == NM_WNOISE_DEVICE) {
+            nm_status rc = wn->device(wn->device_ctx, j, w, n, key, tmp);
+            if (rc) return rc;
+            memcpy(w, tmp, sizeof(float) * n);
+        } else if (wn->kind != NM_WNOISE_NONE) {
+            const float sd = wn->kind == NM_WNOISE_RELATIVE ? wn->sigma * amax : wn->sigma;
+            #pragma omp parallel for schedule(static)
+            for (int64_t c0 = 0; c0 < n; c0 += NOISE_CHUNK) {
+                nm_rng r;
+                nm_rng_init(&r, c->seed ^ (STREAM_WNOISE * (uint64_t)(j + 1)), (key << 20) + (uint64_t)(c0 / NOISE_CHUNK));
+                const int64_t end = c0 + NOISE_CHUNK < n ? c0 + NOISE_CHUNK : n;
+                for (int64_t i = c0; i < end; i++) w[i] += sd * nm_rng_normal(&r);
+            }
+        }
+    }
+    return NM_OK;
+}
+
+/* Clips every weight matrix to +- clip x its standard deviation (about zero mean), so a
+** few outliers do not set the layer's conductance scale. */
+static void clip_weights(nm_graph *g, float clip) {
+    float *params = nm_graph_params(g);
+    for (int j = 0; j < nm_graph_n_nodes(g); j++) {
+        const nm_node *nd = nm_graph_node(g, j);
+        const int64_t n = nm_node_weight_count(nd);
+        if (n == 0) continue;
+        float *w = params + nd->w_off;
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t i = 0; i < n; i++) { s1 += w[i]; s2 += (double)w[i] * w[i]; }
+        const double mean = s1 / (double)n, var = s2 / (double)n - mean * mean;
+        const float lim = clip * (float)sqrt(var > 0 ? var : 0.0);
+        if (!(lim > 0)) continue;
+        for (int64_t i = 0; i < n; i++) w[i] = fminf(fmaxf(w[i], -lim), lim);
+    }
+}
+
+/* The parameter ranges of frozen nodes. */
+typedef struct frozen_set {
+    int      n;
+    int64_t *off, *len, total;
+    float   *saved;
+} frozen_set;
+
+static nm_status frozen_init(frozen_set *f, const nm_graph *g, const uint8_t *frozen) {
+    memset(f, 0, sizeof *f);
+    if (!frozen) return NM_OK;
+    const int nn = nm_graph_n_nodes(g);
+    f->off = malloc(sizeof(int64_t) * 3 * (size_t)nn);
+    f->len = malloc(sizeof(int64_t) * 3 * (size_t)nn);
+    if (!f->off || !f->len) return nm__error(NM_NOMEM, "out of memory for frozen layers");
+    for (int j = 0; j < nn; j++)
+        if (frozen[j]) {
+            int k = nm_node_param_ranges(nm_graph_node(g, j), f->off + f->n, f->len + f->n);
+            for (int i = 0; i < k; i++) f->total += f->len[f->n + i];
+            f->n += k;
+        }
+    if (f->total && !(f->saved = nm_alloc(sizeof(float) * f->total))) return nm__error(NM_NOMEM, "out of memory for frozen layers");
+    return NM_OK;
+}
+
+static void frozen_free(frozen_set *f) {
+    free(f->off);
+    free(f->len);
+    nm_free(f->saved);
+}
+
+/* save = 1: keep the frozen parameters of p; 0: put them back. */
+static void frozen_copy(frozen_set *f, float *p, int save) {
+    for (int k = 0, at = 0; k < f->n; at += (int)f->len[k], k++) {
+        float *a = p + f->off[k], *b = f->saved + at;
+        memcpy(save ? b : a, save ? a : b, sizeof(float) * f->len[k]);
+    }
+}
+
+static void frozen_zero(const frozen_set *f, float *v) {
+    for (int k = 0; k < f->n; k++) memset(v + f->off[k], 0, sizeof(float) * f->len[k]);
+}
+
+static nm_status hw_config_check(const nm_train_config *c) {
+    const nm_weight_noise *wn = &c->noise;
+    if (c->in_loop && (!c->hooks || !c->hooks->product))
+        return nm__error(NM_INVAL, "chip-in-the-loop training needs a chip: no hooks were given");
+    if (wn->kind < NM_WNOISE_NONE || wn->kind > NM_WNOISE_DEVICE) return nm__error(NM_RANGE, "unknown weight-noise kind %d", (int)wn->kind);
+    if (!(wn->sigma >= 0) || !isfinite(wn->sigma)) return nm__error(NM_RANGE, "weight-noise sigma must be >= 0, not %g", wn->sigma);
+    if (wn->kind == NM_WNOISE_DEVICE && !wn->device)
+        return nm__error(NM_INVAL, "device weight noise needs a device model (an analog chip profile)");
+    if (wn->quant_bits < 0 || wn->quant_bits == 1 || wn->quant_bits > 16)
+        return nm__error(NM_RANGE, "weight quantization must be 0 (off) or 2..16 bits, not %d", wn->quant_bits);
+    if (!(wn->clip >= 0) || !isfinite(wn->clip)) return nm__error(NM_RANGE, "weight clip must be >= 0 standard deviations, not %g", wn->clip);
+    if (c->updater && !c->updater->apply) return nm__error(NM_INVAL, "in-situ updates need an apply function");
+    return NM_OK;
+}
+
 /* ---- training ---------------------------------------------------------- */
 
 
 nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test, const nm_train_config *c,
                    nm_train_result *res) {
     nm_status rc;
-    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, train, "training")) ||
+    if ((rc = nm_train_config_check(c)) || (rc = hw_config_check(c)) || (rc = check_data(g, train, "training")) ||
         (test && (rc = check_data(g, test, "test"))) || (rc = nm_loss_check(g, c->readout, c->loss)))
         return rc;
 
@@ -416,11 +560,17 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     int64_t *perm = NULL;
     nm_progress *bar = NULL;
     ckpt_pos pos;
-    ckpt_ident ident = {c->seed, c->batch, c->n_steps, c->encoding, c->readout, c->dt, c->optimizer, n_train};
+    ckpt_ident ident = {c->seed, c->batch, c->n_steps, c->encoding, c->readout, c->dt, c->optimizer, n_train,
+                        (c->in_loop ? 1 : 0) | (int32_t)c->noise.kind << 1 | c->noise.quant_bits << 4 | (c->updater ? 1 : 0) << 12,
+                        c->noise.sigma};
+    float *clean = NULL, *tmp = NULL;   /* noise injection: the clean weights; a scratch */
+    frozen_set fz;
+    const int with_noise = noisy(c), hooked = c->in_loop && c->hooks;
 
     memset(res, 0, sizeof *res);
     memset(&pos, 0, sizeof pos);
     memset(&bt, 0, sizeof bt);
+    if ((rc = frozen_init(&fz, g, c->frozen))) goto done;
     if ((rc = batcher_init(&bt, c, nm_graph_input_size(g), max_batch))) goto done;
     if ((rc = nm_exec_create(g, &ec, &x)) || (rc = nm_bptt_create(x, &bp)) || (rc = opt_create(&opt, c, g))) goto done;
     if ((rc = nm_exec_set_surrogate(x, &c->surrogate))) goto done;
@@ -429,6 +579,12 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     grads = nm_alloc(sizeof(float) * (n_params ? n_params : 1));
     perm = malloc(sizeof(int64_t) * (size_t)n_train);
     if (!g_mem || !grads || !perm) { rc = nm__error(NM_NOMEM, "out of memory for training"); goto done; }
+    if ((with_noise || c->updater) &&
+        (!(clean = nm_alloc(sizeof(float) * (n_params ? n_params : 1))) || !(tmp = nm_alloc(sizeof(float) * (n_params ? n_params : 1))))) {
+        rc = nm__error(NM_NOMEM, "out of memory for hardware-aware training");
+        goto done;
+    }
+    if (hooked) nm_exec_set_hooks(x, c->hooks);
 
     if (c->resume && c->checkpoint) {
         FILE *probe = fopen(c->checkpoint, "rb");
@@ -436,6 +592,8 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
             fclose(probe);
             if ((rc = ckpt_load(c->checkpoint, &ident, g, &opt, &pos, res->history))) goto done;
             res->resumed = 1;
+            /* the chip holds the weights it was last given: program the checkpoint's */
+            if (hooked && c->hooks->update && (rc = c->hooks->update(c->hooks->ctx))) goto done;
             if (pos.epoch >= c->epochs && pos.n_hist >= c->epochs)
                 nm_log(NM_LOG_INFO, "checkpoint '%s' has already finished %d epochs", c->checkpoint, pos.n_hist);
         }
@@ -461,14 +619,34 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
         for (int64_t bi = pos.batch_index; bi < steps_per_epoch; bi++) {
             int64_t first = bi * c->batch;
             int bs = (int)(n_train - first < c->batch ? n_train - first : c->batch), rows, hits;
+            const int64_t step = (int64_t)e * steps_per_epoch + bi;
+            float *params = nm_graph_params(g);
             const float *in = batcher_load(&bt, train, perm + first, bs, (uint64_t)e, &rows);
+            if (with_noise) {   /* forward and backward through this batch's perturbed weights */
+                memcpy(clean, params, sizeof(float) * n_params);
+                if ((rc = perturb_weights(g, c, step, tmp))) goto done;
+            }
             if ((rc = nm_exec_forward(x, in, rows, bs))) goto done;
             double loss = run_loss(x, c, bt.labels, g_mem, &hits);
             loss += bs * nm_bptt_backward(bp, g_mem, c->detach_reset, grads);
+            if (with_noise) memcpy(params, clean, sizeof(float) * n_params);
             if (c->clip_norm > 0) nm_clip_grad_norm(grads, n_params, c->clip_norm);
-            lr = nm_lr_at(&sched, (int64_t)e * steps_per_epoch + bi, total_steps, steps_per_epoch);
-            opt_step(&opt, nm_graph_params(g), grads, lr);
+            frozen_zero(&fz, grads);
+            frozen_copy(&fz, params, 1);
+            lr = nm_lr_at(&sched, step, total_steps, steps_per_epoch);
+            if (c->updater) {   /* the optimizer's step, written through the devices */
+                memcpy(tmp, params, sizeof(float) * n_params);
+                opt_step(&opt, tmp, grads, lr);
+                for (int64_t i = 0; i < n_params; i++) tmp[i] -= params[i];
+                frozen_zero(&fz, tmp);
+                if ((rc = c->updater->apply(c->updater->ctx, params, tmp, n_params, (int64_t)e * n_train + first + bs))) goto done;
+            } else {
+                opt_step(&opt, params, grads, lr);
+            }
             nm_graph_project(g, c->dt);
+            if (c->noise.clip > 0) clip_weights(g, c->noise.clip);
+            frozen_copy(&fz, params, 0);
+            if (hooked && c->hooks->update && (rc = c->hooks->update(c->hooks->ctx))) goto done;
             if (!isfinite(loss)) { rc = nm__error(NM_RANGE, "training diverged (loss is not finite) in epoch %d; lower --lr", e + 1); goto done; }
             pos.loss_sum += loss;
             pos.correct += hits;
@@ -534,6 +712,9 @@ nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test,
     res->train_seconds = pos.train_seconds;
 done:
     nm_progress_finish(bar);
+    frozen_free(&fz);
+    nm_free(clean);
+    nm_free(tmp);
     free(perm);
     nm_free(grads);
     nm_free(g_mem);
