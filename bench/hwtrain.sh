@@ -5,22 +5,25 @@
 # usage: sh bench/hwtrain.sh [STAGES] [OUTDIR]
 #   STAGES  comma list (default all): models, loop, noise, drift, mixed, hybrid
 #     models  train the network with weight noise sigma = 0, 2, 5, 10 % of max|W| (relative)
-#     loop    chip-in-the-loop on SAMPLES samples of bss2-uncal, from the sigma = 0 model
+#     loop    chip-in-the-loop (1 epoch) on SAMPLES samples of bss2-uncal, from the sigma = 0 model
 #     noise   the four models on SAMPLES samples of rram at 1 s
 #     drift   sigma 0 and 5 % models on pcm at 1 s, 1 h, 1 d, 1 y, without and with global
 #             drift compensation
 #     mixed   PCM + capacitor in-situ training against float SGD, same network and schedule
-#     hybrid  on-chip fine-tuning of the last layer on rram samples, before and after
+#     hybrid  on-chip fine-tuning of the last layer (LOOP_LIMIT images) on rram samples, before
+#             and after
 #   OUTDIR  where models, reports and logs go (default bench-out/hwtrain)
 # Environment: NM (the binary, default build/neuromorph), EPOCHS (training epochs, 10),
-# SAMPLES (chip samples, 5), LOOP_LIMIT (images per chip-in-the-loop epoch, all).
+# SAMPLES (chip samples, 5), DRIFT_SAMPLES (chip samples of the drift table, 3), LOOP_LIMIT
+# (images per chip-in-the-loop epoch of the hybrid stage, 30000).
 set -e
 nm=${NM:-build/neuromorph}
 stages=${1:-models,loop,noise,drift,mixed,hybrid}
 out=${2:-bench-out/hwtrain}
 epochs=${EPOCHS:-10}
 samples=${SAMPLES:-5}
-loop_limit=${LOOP_LIMIT:-0}
+drift_samples=${DRIFT_SAMPLES:-3}
+loop_limit=${LOOP_LIMIT:-30000}
 mkdir -p "$out"
 has() { case ",$stages," in *",$1,"*) return 0 ;; esac; return 1; }
 # the last "accuracy X%" of a log
@@ -51,7 +54,7 @@ if has loop; then
     echo "|---|---|---|---|"
     for k in $(seq 1 "$samples"); do
         "$nm" eval --model "$base" --chip bss2-uncal --chip-seed "$k" --samples 1 --quiet >"$out/loop-naive-$k.log"
-        "$nm" train --init "$base" --chip bss2-uncal --chip-seed "$k" --in-loop --epochs 1 --lr 5e-4 $(limit_opt) \
+        "$nm" train --init "$base" --chip bss2-uncal --chip-seed "$k" --in-loop --epochs 1 --lr 5e-4 \
             --out "$out/loop-$k.nmm" --quiet >"$out/loop-$k.log"
         after=$(sed -n 's/.*after training: accuracy \([0-9.]*\)%.*/\1/p' "$out/loop-$k.log")
         echo "| $k | $(acc "$out/ideal.log") | $(acc "$out/loop-naive-$k.log") | $after |"
@@ -71,10 +74,10 @@ if has noise; then
 fi
 
 if has drift; then
-    echo "== PCM drift, $samples samples"
+    echo "== PCM drift, $drift_samples samples"
     for s in 0 0.05; do
         for dc in none global; do
-            "$nm" eval --model "$out/noise-$s.nmm" --chip pcm --samples "$samples" --time 1s,1h,1d,1y --drift-comp "$dc" \
+            "$nm" eval --model "$out/noise-$s.nmm" --chip pcm --samples "$drift_samples" --time 1s,1h,1d,1y --drift-comp "$dc" \
                 --quiet --out "$out/drift-$s-$dc.json" >"$out/drift-$s-$dc.log"
             echo "-- sigma $s, drift compensation $dc"
             grep -E "^software|^chip" "$out/drift-$s-$dc.log"

@@ -72,6 +72,7 @@ int hw_setup(const train_args *a, nm_graph *g, nm_train_config *tc, hw_run *hr) 
     if (on_chip && !a->chip) return usage_error("--in-loop and --progressive train on a chip: give --chip PROFILE");
     if (a->progressive && a->train_only) return usage_error("--progressive chooses the trained layers itself: drop --train-only");
     if (a->insitu && on_chip) return usage_error("--insitu writes to its own devices: it cannot be combined with --in-loop or --progressive");
+    if (a->insitu && a->train_only) return usage_error("--insitu re-programs every layer at a transfer: it cannot be combined with --train-only");
     if (wk == NM_WNOISE_NONE && (a->noise > 0)) return usage_error("--noise needs --weight-noise additive, relative or device");
     if (wk == NM_WNOISE_DEVICE) {
         if (!a->chip) return usage_error("--weight-noise device follows a device model: give --chip PROFILE (an analog one)");

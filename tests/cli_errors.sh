@@ -104,6 +104,7 @@ expect 2 "unknown weight-noise kind 'loud'" -- "$nm" train --weight-noise loud
 expect 2 "'loihi' is digital and has no device model" -- "$nm" train --weight-noise device --chip loihi
 expect 2 "needs a PCM chip profile; 'rram' holds rram devices" -- "$nm" train --insitu mixed --chip rram
 expect 2 "unknown kind 'magic'" -- "$nm" train --insitu magic
+expect 2 "cannot be combined with --train-only" -- "$nm" train --insitu pulsed --train-only last
 expect 2 "cannot be combined with --in-loop" -- "$nm" train --insitu pulsed --chip pcm --in-loop
 expect 2 "'truenorth' is digital: there is no drift" -- "$nm" train --chip truenorth --in-loop --drift-comp global
 expect 2 "drift-comp applies to a chip in the loop" -- "$nm" train --drift-comp global

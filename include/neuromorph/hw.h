@@ -186,7 +186,8 @@ void nm_xbar_forward_rep(nm_xbar *xb, const float *x, int64_t m, int reps, float
 void nm_xbar_backward(nm_xbar *xb, const float *x, int64_t m, float *y, uint64_t read_id);
 
 /* The weights the arrays hold now, (n_out, n_in): sum over pairs of F_k (G+ - G-) scaled
-** back to weight units, without read noise. Borrowed, valid until the next program/set_time. */
+** back to weight units, without read noise or drift-compensation factors. Borrowed, valid
+** until the next program/set_time. */
 const float *nm_xbar_weights(const nm_xbar *xb);
 /* Conductances of the first pair now, (n_out, n_in) each, units of g_max (either may be NULL). */
 void nm_xbar_conductances(const nm_xbar *xb, float *g_plus, float *g_minus);
@@ -207,8 +208,9 @@ typedef enum {
 
 const char *nm_drift_comp_name(nm_drift_comp m);
 nm_status   nm_drift_comp_parse(const char *s, nm_drift_comp *out);   /* none global column */
-/* Sets the mode and takes the t = 0 reference now if programmed (else at the next program);
-** NONE removes the scaling. */
+/* Sets the mode; NONE removes the scaling. The t = 0 reference is read at every programming
+** whatever the mode, so a mode set later (at t > 0) still compares with the state right
+** after programming. */
 nm_status   nm_xbar_set_drift_comp(nm_xbar *xb, nm_drift_comp mode);
 /* The present scale factors (n_out; all equal for GLOBAL, all 1 for NONE). Borrowed. */
 const float *nm_xbar_drift_scale(const nm_xbar *xb);

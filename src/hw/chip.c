@@ -14,6 +14,11 @@
 **
 ** A constant input (one row for all steps) is read once per step on a chip with fresh
 ** noise, as a real array would be: the hook then returns n_steps rows.
+**
+** In a training loop (chip-in-the-loop) the update hook re-programs, after every step, the
+** layers whose weights changed since they were last programmed, with fresh programming
+** draws; layers that did not learn keep their conductances. A layer or population made
+** inactive (progressive fine-tuning) runs in ideal software: its hooks decline.
 */
 #include <neuromorph/hw.h>
 

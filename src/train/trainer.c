@@ -531,6 +531,8 @@ static nm_status hw_config_check(const nm_train_config *c) {
         return nm__error(NM_RANGE, "weight quantization must be 0 (off) or 2..16 bits, not %d", wn->quant_bits);
     if (!(wn->clip >= 0) || !isfinite(wn->clip)) return nm__error(NM_RANGE, "weight clip must be >= 0 standard deviations, not %g", wn->clip);
     if (c->updater && !c->updater->apply) return nm__error(NM_INVAL, "in-situ updates need an apply function");
+    if (c->updater && c->frozen)   /* a transfer re-programs every device pair, frozen or not */
+        return nm__error(NM_INVAL, "in-situ updates cannot keep layers frozen: train every layer, or drop the in-situ updates");
     return NM_OK;
 }
 
