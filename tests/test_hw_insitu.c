@@ -405,7 +405,7 @@ static void test_mixed_ideal(void **st) {
     nm_insitu_config c;
     nm_insitu_config_default(NM_INSITU_MIXED, &c);
     c.transfer_every = 100;
-    const float R = c.range * absmax(w, nw), F = c.gain, cr = c.cap_range;
+    const float R = c.range * absmax(w, nw) / c.gain, F = c.gain, cr = c.cap_range;
     /* Float rounding: the weight is R (F (G+ - G-) + g) with |F (G+ - G-)| <= F; a few ulps of R F. */
     const double eps = 4 * FLT_EPSILON * R * F;
     nm_insitu *s = make(g, &c, ideal);
@@ -497,9 +497,9 @@ static void test_mixed_pcm(void **st) {
     double *err = malloc(sizeof(double) * nw);
     nm_insitu_config c;
     nm_insitu_config_default(NM_INSITU_MIXED, &c);
-    /* |W| = 0.05 everywhere, range 1, F = 2: every weight is 1 layer unit, a conductance of
-    ** x = 1 / F = 0.5 on one device of its pair (the other at 0). */
-    c.range = 1.0f;
+    /* |W| = 0.05 everywhere, range 2, F = 2: R = range max|W| / F = 0.05, every weight is 1
+    ** layer unit, a conductance of x = 1 / F = 0.5 on one device of its pair (the other at 0). */
+    c.range = 2.0f;
     c.gain = 2.0f;
     const double R = 0.05, F = c.gain, x = 0.5, cap = 0.1;
     for (int pass = 0; pass < 2; pass++) {

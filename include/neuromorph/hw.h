@@ -331,12 +331,15 @@ nm_status nm_device_noise_fn(void *ctx, int node, const float *w, int64_t n, uin
 ** g_shared. Every step goes to the capacitor g (precise, volatile: its excess decays by
 ** cap_leak per transfer interval, and it saturates at +- cap_range); every transfer_every
 ** images the total weight of every synapse is moved to the PCM pair (programmed with the
-** device's noise) and g is reset to g_shared. Biases are digital in both: params += delta. */
+** device's noise) and g is reset to g_shared. The pair's full scale F (G+ - G-) = F is the
+** layer's range (range x max|W| at creation), so a transfer's noise is a fraction of the
+** weights' span. Biases are digital in both: params += delta. */
 typedef enum { NM_INSITU_PULSED = 0, NM_INSITU_MIXED = 1 } nm_insitu_kind;
 
 typedef struct nm_insitu_config {
     nm_insitu_kind kind;
-    float    range;          /* layer range = range x max|W| at creation (default 2)          */
+    float    range;          /* layer range = range x max|W| at creation (default 2); MIXED:
+                             ** the PCM pair's full scale                                      */
     /* PULSED */
     float    dw_min;         /* mean step, units of the layer range (default 0.001)            */
     float    up_down;        /* asymmetry of up and down steps (0)                             */

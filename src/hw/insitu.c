@@ -21,8 +21,8 @@
 ** that number: a delta meant as k pulses gives k, not k - 1 once in a few million.
 ** No cap on the pulses of one update is modelled (aihwkit's BL bounds it by its pulse train).
 **
-** MIXED (Ambrogio et al., Nature 558, 2018): W = R (F (G+ - G-) + g), conductances in units
-** of g_max (G = 1: a weight of F x R), g the capacitor's excess over g_shared (kept at 0, only
+** MIXED (Ambrogio et al., Nature 558, 2018): W = R (F (G+ - G-) + g), R = range x max|W| / F
+** (the pair's full scale F R is the layer's range), conductances in units of g_max, g the capacitor's excess over g_shared (kept at 0, only
 ** the difference matters), in units of R. A step goes to g, clipped to +-cap_range. When
 ** `seen` crosses a multiple of transfer_every (once per apply, however many multiples one
 ** batch crosses), g *= 1 - cap_leak, the target T = F (G+ - G-) + g is programmed afresh
@@ -260,7 +260,10 @@ nm_status nm_insitu_create(nm_graph *g, const nm_insitu_config *cfg, const nm_de
             }
             amax = a > amax ? a : amax;
         }
-        insitu_layer L = {j, nd->w_off, n, 0, cfg->range * (amax > 0.0f ? amax : 1.0f)};
+        /* MIXED: the PCM pair's full scale F R is the layer's range, so its programming noise
+        ** is a fraction of the weights' span, not F times that */
+        const float R = cfg->range * (amax > 0.0f ? amax : 1.0f) / (cfg->kind == NM_INSITU_MIXED ? cfg->gain : 1.0f);
+        insitu_layer L = {j, nd->w_off, n, 0, R};
         int k = s->n_layers++;
         while (k > 0 && s->layer[k - 1].off > L.off) s->layer[k] = s->layer[k - 1], k--;
         s->layer[k] = L;
