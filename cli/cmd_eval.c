@@ -132,7 +132,10 @@ int cmd_eval(int argc, char **argv) {
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         report_eval(rep, "test", g, &ev);
     }
-    if (chip && (rc = chip_eval(g, test, &tc, &(chip_eval_spec){&prof, samples, chip_seed, times, n_times, dc, a.quiet, rep, "chip", NULL, NULL}))) goto done;
+    if (chip) {
+        const chip_eval_spec spec = {&prof, samples, chip_seed, times, n_times, dc, a.quiet, rep, "chip", NULL, NULL};
+        if ((rc = chip_eval(g, test, &tc, &spec))) goto done;
+    }
     if (rep && (st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
 done:
     nm_report_destroy(rep);
