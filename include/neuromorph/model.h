@@ -101,6 +101,9 @@ typedef struct nm_node {
 /* Weights of a weight node in the parameter block at w_off: n_out n_in (Affine, Linear),
 ** c_out (c_in / groups) kh kw (Conv); 0 for other kinds. */
 int64_t nm_node_weight_count(const nm_node *nd);
+/* Rounds n weights to signed levels, 2^(bits-1) - 1 per sign with the largest |w| at the top
+** level (a digital chip's weights; training through quantized weights). out may be w. */
+void    nm_quantize_weights(const float *w, int64_t n, int bits, float *out);
 /* Parameters a node owns (its weights, bias, learnable neuron constants; Scale's s), as up
 ** to 3 ranges [off[k], off[k] + len[k]); returns how many. */
 int     nm_node_param_ranges(const nm_node *nd, int64_t off[3], int64_t len[3]);

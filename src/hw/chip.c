@@ -64,18 +64,8 @@ struct nm_chip {
 #define CONV_ROWS 4096   /* output positions per conv read: bounds the im2row scratch */
 #define NOISE_ELEMS 65536 /* elements of temporal noise drawn at once                     */
 
-static int is_weight(nm_node_kind k) { return k == NM_NODE_AFFINE || k == NM_NODE_LINEAR || k == NM_NODE_CONV; }
-
 /* 0x9E37... (the golden ratio) spreads consecutive counts over the seed's bits */
 static uint64_t program_seed(const nm_chip *c) { return c->seed ^ (c->n_program * 0x9E3779B97F4A7C15ull); }
-
-/* Signed weights with 2^(bits-1) - 1 levels per sign, the largest |w| at the top level. */
-static void quantize_weights(const float *W, int64_t n, int bits, float *out) {
-    float amax = 0.0f;
-    for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(W[i]));
-    const float q = (float)((1ll << (bits - 1)) - 1), step = amax > 0 ? amax / q : 1.0f;
-    for (int64_t i = 0; i < n; i++) out[i] = step * nearbyintf(W[i] / step);
-}
 
 /* Programs every weight layer (changed_only = 0) or those whose weights differ from what
 ** was last programmed: a chip in a training loop writes only the layers that learned. */
@@ -95,7 +85,7 @@ static nm_status program_layers(nm_chip *c, int changed_only) {
                 return nm__error(rc, "node '%s': %s", nd->name, nm_errmsg());
             if (c->t > 0 && (rc = nm_xbar_set_time(cn->xb, c->t))) return rc;
         } else if (cn->wq) {
-            quantize_weights(params + nd->w_off, cn->n_w, c->p.weight_bits, cn->wq);
+            nm_quantize_weights(params + nd->w_off, cn->n_w, c->p.weight_bits, cn->wq);
         }
     }
     if (any || !changed_only) c->n_program++;
@@ -138,8 +128,7 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
         chip_node *cn = &c->nd[j];
         cn->consumer = -1;
         cn->active = 1;
-        if (is_weight(nd->kind)) {
-            cn->n_w = nm_node_weight_count(nd);
+        if ((cn->n_w = nm_node_weight_count(nd)) > 0) {
             if (!(cn->last = nm_alloc(sizeof(float) * cn->n_w))) { rc = nm__error(NM_NOMEM, "out of memory"); goto fail; }
             int64_t rows = nd->n_out, cols = nd->n_in;
             if (nd->kind == NM_NODE_CONV) {   /* the kernel matrix: c_out x (c_in / groups) kh kw */

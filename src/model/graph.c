@@ -53,6 +53,13 @@ int64_t nm_node_weight_count(const nm_node *nd) {
     return 0;
 }
 
+void nm_quantize_weights(const float *w, int64_t n, int bits, float *out) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(w[i]));
+    const float q = (float)((1ll << (bits - 1)) - 1), step = amax > 0 ? amax / q : 1.0f;
+    for (int64_t i = 0; i < n; i++) out[i] = step * nearbyintf(w[i] / step);
+}
+
 int nm_node_param_ranges(const nm_node *nd, int64_t off[3], int64_t len[3]) {
     int k = 0;
     if (nd->w_off >= 0) {

@@ -436,10 +436,7 @@ static nm_status perturb_weights(nm_graph *g, const nm_train_config *c, int64_t 
         if (n == 0) continue;
         float *w = params + nd->w_off;
         const float amax = abs_max(w, n);
-        if (wn->quant_bits > 0 && amax > 0) {
-            const float q = (float)((1ll << (wn->quant_bits - 1)) - 1), scale = amax / q;
-            for (int64_t i = 0; i < n; i++) w[i] = scale * nearbyintf(w[i] / scale);
-        }
+        if (wn->quant_bits > 0) nm_quantize_weights(w, n, wn->quant_bits, w);
         const uint64_t key = ((uint64_t)step << 16) ^ (uint64_t)j;
         if (wn->kind == NM_WNOISE_DEVICE) {
             nm_status rc = wn->device(wn->device_ctx, j, w, n, key, tmp);
