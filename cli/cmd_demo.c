@@ -210,6 +210,10 @@ int cmd_demo(int argc, char **argv) {
         return 0;
     }
     if (rc) return rc;
+    if (a.method && strcmp(a.method, "bptt")) {
+        fprintf(stderr, "neuromorph demo: --method %s: the demo trains with bptt only\n", a.method);
+        return 2;
+    }
     if (quick) {
         if (!opts_find(table, n, "epochs")->seen) a.epochs = 1;
         if (!opts_find(table, n, "train-limit")->seen) a.train_limit = 10000;

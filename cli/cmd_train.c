@@ -19,6 +19,13 @@ static char *sibling(const char *path, const char *suffix) {
 }
 
 int cmd_train(int argc, char **argv) {
+    /* The rules without backpropagation have their own options (cmd_learn.c). */
+    for (int i = 1; i < argc; i++) {
+        const char *m = NULL;
+        if (!strcmp(argv[i], "--method") && i + 1 < argc) m = argv[i + 1];
+        else if (!strncmp(argv[i], "--method=", 9)) m = argv[i] + 9;
+        if (m && strcmp(m, "bptt")) return cmd_train_method(m, argc, argv);
+    }
     train_args a;
     train_args_default(&a);
     a.out = "model.nmm";

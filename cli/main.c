@@ -18,6 +18,11 @@ static void usage(FILE *f) {
             "  eval    evaluate a trained model: accuracy, spikes, firing rates (--chip: on hardware)\n"
             "  device  sample a device model: program, wait, read (neuromorph device sample)\n"
             "  chip    list and show chip profiles (neuromorph chip list | chip show PROFILE)\n"
+            "  nir     read, import, run and write NIR model files (nir info|import|run|export)\n"
+            "  events  read, convert, emulate and transform event-camera data\n"
+            "  plot    draw a figure from a report or a spike file (neuromorph plot KIND ...)\n"
+            "  convert convert a trained ReLU network (ANN) into a spiking network\n"
+            "  energy  map a model onto a chip's cores; energy, latency and NeuroBench metrics\n"
             "  version print the version\n\n"
             "Run 'neuromorph COMMAND --help' for a command's options.\n");
 }
@@ -41,6 +46,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "device")) return cmd_device(argc - 1, argv + 1);
     if (!strcmp(cmd, "chip")) return cmd_chip(argc - 1, argv + 1);
+    if (!strcmp(cmd, "nir")) return cmd_nir(argc - 1, argv + 1);
+    if (!strcmp(cmd, "events")) return cmd_events(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "energy")) return cmd_energy(argc - 1, argv + 1);
     fprintf(stderr, "neuromorph: unknown command '%s' (see neuromorph --help)\n", cmd);
     return 2;
 }

@@ -57,6 +57,7 @@ int train_args_table(train_args *a, opt *t) {
     O("neuron", OPT_STR, &a->neuron, "M", "hidden neurons: lif, cuba, if or alif (default lif)", 1, 0);
     O("readout-neuron", OPT_STR, &a->readout_neuron, "M", "readout: li, cuba-li or lif (spiking; default li)", 1, 0);
     O("learn-neuron", OPT_FLAG, &a->learn_neuron, NULL, "learn per-neuron time constants and thresholds (LIF)", 1, 0);
+    O("method", OPT_STR, &a->method, "M", "bptt (surrogate gradients; default), stdp or evolve (see train --method M --help)", 1, 0);
     O("epochs", OPT_INT, &a->epochs, "N", "training epochs", 1, NM_MAX_EPOCHS);
     O("batch", OPT_INT, &a->batch, "N", "minibatch size (default 128)", 1, 65536);
     O("optimizer", OPT_STR, &a->optimizer, "O", "adam (AdamW) or sgd (default adam)", 1, 0);

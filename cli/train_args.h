@@ -22,6 +22,7 @@ typedef struct train_args {
     uint64_t    train_limit, test_limit;
     /* hardware-aware training */
     const char *init, *chip, *weight_noise, *train_only, *insitu, *drift_comp;
+    const char *method;   /* bptt here; the others go to cmd_train_method */
     uint64_t    chip_seed, transfer_every;
     int         in_loop, quant_bits, progressive;
     float       noise, weight_clip, dw_min;
