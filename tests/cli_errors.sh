@@ -147,5 +147,10 @@ else
     fail=$((fail + 1))
 fi
 
+# Each command's own checks, in tests/cli_errors.d/*.sh, use the same expect.
+for f in "$(dirname "$0")"/cli_errors.d/*.sh; do
+    [ -f "$f" ] && . "$f"
+done
+
 echo "cli_errors: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
