@@ -22,7 +22,8 @@ static void usage(FILE *f) {
             "  events  read, convert, emulate and transform event-camera data\n"
             "  plot    draw a figure from a report or a spike file (neuromorph plot KIND ...)\n"
             "  convert convert a trained ReLU network (ANN) into a spiking network\n"
-            "  energy  map a model onto a chip's cores; energy, latency and NeuroBench metrics\n"
+            "  map     place a model onto a chip's cores: utilization, routing, what does not fit\n"
+            "  energy  energy and latency per inference on a chip, NeuroBench metrics, GPU baseline\n"
             "  version print the version\n\n"
             "Run 'neuromorph COMMAND --help' for a command's options.\n");
 }
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "energy")) return cmd_energy(argc - 1, argv + 1);
+    if (!strcmp(cmd, "map")) return cmd_map(argc - 1, argv + 1);
     fprintf(stderr, "neuromorph: unknown command '%s' (see neuromorph --help)\n", cmd);
     return 2;
 }
