@@ -67,6 +67,29 @@ nm_status nm_plot_lines(const nm_plot *p, const nm_series *s, int n_series, cons
 nm_status nm_plot_bars(const nm_plot *p, const char *const *group_labels, int n_groups, const nm_series *s,
                        int n_series, const char *path);
 
+/* ---- image grids (event frames, input digits, receptive fields) ----------------------- */
+
+typedef enum {
+    NM_CMAP_GRAY      = 0,   /* vmin white .. vmax black (digits, counts)                    */
+    NM_CMAP_DIVERGING = 1    /* negative blue, 0 white, positive red (ON/OFF frames, weights) */
+} nm_cmap;
+
+/* One image of h x w values, row-major; label (NULL or "": none) is drawn under it. */
+typedef struct nm_image {
+    const float *data;
+    int          h, w;
+    const char  *label;
+} nm_image;
+
+/* A grid of n images in `cols` columns (0: about square), each scaled to the same cell
+** size with square pixels and nearest-neighbour sampling, under p's title (p's axis
+** labels, log_x, y range and ticks are not read). Values map through cmap over
+** [vmin, vmax]; when vmin >= vmax the range is each image's own (diverging: +-max|v|).
+** Same formats, atomic write and errors as nm_plot_lines (NM_INVAL for n <= 0, a NULL
+** data pointer, h or w <= 0, non-finite values). */
+nm_status nm_plot_images(const nm_plot *p, const nm_image *im, int n, int cols, nm_cmap cmap, float vmin,
+                         float vmax, const char *path);
+
 #ifdef __cplusplus
 }
 #endif
