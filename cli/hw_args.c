@@ -115,6 +115,7 @@ int hw_setup(const train_args *a, nm_graph *g, nm_train_config *tc, hw_run *hr) 
                                    hr->prof.analog ? nm_device_kind_name(hr->prof.device.kind) : "digital");
             nm_insitu_config_default(NM_INSITU_MIXED, &ic);
             ic.transfer_every = (int64_t)a->transfer_every;
+            ic.verify_iters = a->verify_iters;
         } else {
             return usage_error("--insitu: unknown kind '%s' (choose pulsed or mixed)", a->insitu);
         }

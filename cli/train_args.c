@@ -45,6 +45,7 @@ void train_args_default(train_args *a) {
     a->chip_seed = 1;
     a->transfer_every = 8000;
     a->dw_min = 0.001f;
+    a->verify_iters = 5;
 }
 
 int train_args_table(train_args *a, opt *t) {
@@ -105,6 +106,7 @@ int train_args_table(train_args *a, opt *t) {
     O("weight-clip", OPT_FLOAT, &a->weight_clip, "C", "clip weights to +-C standard deviations after each step (default off)", 0, 1e6);
     O("insitu", OPT_STR, &a->insitu, "K", "in-situ updates on devices: pulsed, or mixed (PCM + capacitor; needs a PCM --chip)", 1, 0);
     O("transfer-every", OPT_U64, &a->transfer_every, "N", "mixed precision: images between capacitor-to-PCM transfers (default 8000)", 1, 0);
+    O("verify-iters", OPT_INT, &a->verify_iters, "N", "mixed precision: program-and-verify rounds per transfer; 0 re-programs every pair once, open loop (default 5)", 0, 100);
     O("dw-min", OPT_FLOAT, &a->dw_min, "X", "pulsed: step of one pulse, fraction of the layer's range (default 0.001)", 1e-7, 1);
     O("drift-comp", OPT_STR, &a->drift_comp, "M", "drift compensation of the chip: none, global or column (default none)", 1, 0);
 #undef O
@@ -403,6 +405,7 @@ int run_training(const char *command, const train_args *a, const char *model_pat
         if (hr.ins) {
             nm_report_set_str(rep, "insitu.kind", a->insitu);
             nm_report_set_int(rep, "insitu.transfers", nm_insitu_transfers(hr.ins));
+            if (!strcmp(a->insitu, "mixed")) nm_report_set_int(rep, "insitu.verify_iters", a->verify_iters);
         }
         if (hr.chip) {
             nm_report_set_str(rep, "chip_in_loop.profile", hr.prof.name);

@@ -26,6 +26,7 @@ typedef struct train_args {
     uint64_t    chip_seed, transfer_every;
     int         in_loop, quant_bits, progressive;
     float       noise, weight_clip, dw_min;
+    int         verify_iters;
 } train_args;
 
 #define TRAIN_MAX_OPTS 80

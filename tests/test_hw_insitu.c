@@ -405,6 +405,7 @@ static void test_mixed_ideal(void **st) {
     nm_insitu_config c;
     nm_insitu_config_default(NM_INSITU_MIXED, &c);
     c.transfer_every = 100;
+    c.verify_iters = 0;   /* open loop: every pair moves at every transfer (closed loop: below) */
     const float R = c.range * absmax(w, nw) / c.gain, F = c.gain, cr = c.cap_range;
     /* Float rounding: the weight is R (F (G+ - G-) + g) with |F (G+ - G-)| <= F; a few ulps of R F. */
     const double eps = 4 * FLT_EPSILON * R * F;
@@ -501,6 +502,7 @@ static void test_mixed_pcm(void **st) {
     ** layer unit, a conductance of x = 1 / F = 0.5 on one device of its pair (the other at 0). */
     c.range = 2.0f;
     c.gain = 2.0f;
+    c.verify_iters = 0;   /* one programming per pair and transfer: its noise is the device's */
     const double R = 0.05, F = c.gain, x = 0.5, cap = 0.1;
     for (int pass = 0; pass < 2; pass++) {
         /* pass 0: programming noise only (PCM's 1/f noise off): the expected std is exact (the
@@ -560,6 +562,74 @@ static void test_mixed_pcm(void **st) {
         nm_device_destroy(dev);
     }
     free(delta), free(err);
+    nm_graph_destroy(g);
+}
+
+/* Closed-loop transfer. (a) Ideal devices: a pair whose capacitor holds less than
+** transfer_min is left alone and keeps its capacitor; the others move exactly. (b) PCM
+** programming noise: the verify rounds are independent draws towards unchanged targets, so
+** the fraction of pairs outside verify_tol after r rounds is (1 - q)^r, q the fraction one
+** open-loop programming puts within it (measured on the same weights). */
+static void test_mixed_closed_loop(void **st) {
+    (void)st;
+    nm_graph *g = mlp("30-20", 9);
+    const nm_node *nd = weight_node(g);
+    const int64_t nw = nm_node_weight_count(nd), np = nm_graph_n_params(g);
+    float *w = nm_graph_params(g) + nd->w_off, *delta = calloc(np, sizeof *delta);
+    nm_device *ideal = device(NM_DEV_IDEAL, 1);
+    nm_insitu_config c;
+    nm_insitu_config_default(NM_INSITU_MIXED, &c);
+    assert_true(c.verify_iters > 0 && c.transfer_min > 0);   /* the default is closed loop */
+    const float R = c.range * absmax(w, nw) / c.gain, cr = c.cap_range, small = 0.5f * c.transfer_min, big = 0.3f;
+    const double eps = 4 * FLT_EPSILON * R * c.gain;
+    nm_insitu *s = make(g, &c, ideal);
+    for (int64_t e = 0; e < nw; e++) delta[nd->w_off + e] = (e % 2 ? small : big) * R;
+    apply(s, g, delta, 10);
+    float *wt = copy(w, nw);
+    assert_int_equal(nm_insitu_transfer(s, nm_graph_params(g)), NM_OK);
+    for (int64_t e = 0; e < nw; e++) ASSERT_NEAR(w[e], wt[e], eps);
+    /* a saturating step: the moved pairs have the whole reach again, the others what is left */
+    for (int64_t e = 0; e < nw; e++) delta[nd->w_off + e] = 10.0f * R;
+    apply(s, g, delta, 20);
+    for (int64_t e = 0; e < nw; e++) ASSERT_NEAR(w[e] - wt[e], (e % 2 ? cr - small : cr) * R, eps);
+    nm_insitu_destroy(s);
+    nm_device_destroy(ideal);
+    free(wt), free(delta);
+    nm_graph_destroy(g);
+
+    /* (b) creation programs every pair: |W| = 0.05, F = 2, range 2, so W / R = +-1 */
+    g = mlp(BIG, 10);
+    nd = weight_node(g);
+    const int64_t n = nm_node_weight_count(nd);
+    w = nm_graph_params(g) + nd->w_off;
+    nm_device *dev = device(NM_DEV_PCM, 0.0f);
+    c.range = 2.0f;
+    c.gain = 2.0f;
+    c.verify_tol = 0.05f;   /* about a third of this setting's programming spread (F sigma / R) */
+    double frac[2], rms[2];
+    for (int closed = 0; closed < 2; closed++) {
+        c.verify_iters = closed ? 5 : 0;
+        for (int64_t e = 0; e < n; e++) w[e] = (e * 7919) % 3 ? 0.05f : -0.05f;
+        s = make(g, &c, dev);
+        int64_t in = 0;
+        double ss = 0;
+        for (int64_t e = 0; e < n; e++) {
+            const double d = ((double)w[e] - ((e * 7919) % 3 ? 0.05 : -0.05)) / 0.05;   /* units of R */
+            in += fabs(d) <= c.verify_tol;
+            ss += d * d;
+        }
+        frac[closed] = (double)in / (double)n;
+        rms[closed] = sqrt(ss / (double)n);
+        nm_insitu_destroy(s);
+    }
+    const double q = frac[0], want = 1.0 - pow(1.0 - q, 5);
+    /* binomial spread of both measured fractions, 5 sigma: d want / d q = 5 (1 - q)^4 */
+    const double tol = 5 * (sqrt(want * (1 - want) / n) + 5 * pow(1 - q, 4) * sqrt(q * (1 - q) / n));
+    printf("PASS closed loop: %.4f of pairs within tol after 5 rounds, expected %.4f +- %.4f (one round: %.4f); "
+           "rms error %.4f R against %.4f R open loop\n", frac[1], want, tol, q, rms[1], rms[0]);
+    ASSERT_NEAR(frac[1], want, tol);
+    assert_true(q < 0.5 && rms[1] < 0.7 * rms[0]);   /* the setting is one where verifying matters */
+    nm_device_destroy(dev);
     nm_graph_destroy(g);
 }
 
@@ -694,7 +764,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pulsed_hard),  cmocka_unit_test(test_pulsed_soft), cmocka_unit_test(test_pulsed_asymmetry),
         cmocka_unit_test(test_pulsed_noise), cmocka_unit_test(test_digital),     cmocka_unit_test(test_conv),
-        cmocka_unit_test(test_mixed_ideal),  cmocka_unit_test(test_mixed_pcm),   cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_mixed_ideal),  cmocka_unit_test(test_mixed_pcm), cmocka_unit_test(test_mixed_closed_loop),   cmocka_unit_test(test_threads),
         cmocka_unit_test(test_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

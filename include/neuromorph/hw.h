@@ -351,6 +351,13 @@ typedef struct nm_insitu_config {
     int64_t  transfer_every; /* images between transfers (8000)                                 */
     float    cap_range;      /* capacitor reach, units of the layer range (0.5)                 */
     float    cap_leak;       /* fraction of the capacitor's excess lost per interval (0)        */
+    /* MIXED closed-loop transfer: a pair is re-programmed only when its capacitor holds at
+    ** least transfer_min, then read back and programmed again (at most verify_iters
+    ** times) until F (G+ - G-) is within verify_tol of its target. verify_iters 0: every
+    ** pair re-programmed once, unread (open loop). Units of R. */
+    int      verify_iters;   /* (5)    */
+    float    verify_tol;     /* (0.08) */
+    float    transfer_min;   /* (0.08) */
     uint64_t seed;
 } nm_insitu_config;
 

@@ -28,7 +28,13 @@
 ** batch crosses), g *= 1 - cap_leak, the target T = F (G+ - G-) + g is programmed afresh
 ** onto the pair as the hw module's single-pair converter does (G+ at max(T, 0) / F, G- at
 ** max(-T, 0) / F, both through nm_device_quantize, program and at_time(0); the device
-** clamps to [0, 1]), and g = 0. Creation is programming number 0 from g = W0 / R. Time
+** clamps to [0, 1]), and g = 0. Creation is programming number 0 from g = W0 / R.
+** The transfer is closed-loop by default, as the paper's: only pairs whose |g| reaches
+** transfer_min are touched (re-programming a pair draws its whole programming noise anew,
+** so moving a small g would add more error than it removes), each is read back and
+** programmed again while F (G+ - G-) misses its target by more than verify_tol, up to
+** verify_iters programmings; a pair still outside keeps its last draw. Pairs left alone
+** keep their g. Reads for verification are the t = 0 reads below. Time
 ** between transfers is not modelled (no drift): every pair is read at t = 0 of its last
 ** programming, which for PCM includes the 1/f noise accumulated by then (aihwkit's t_0).
 **
@@ -82,6 +88,8 @@ struct nm_insitu {
     float   *tw;           /* (n_max) scratch: the transfer's total, units of R      */
     float   *tgt, *tq;     /* (n_max) scratch: targets, quantized targets, g_max     */
     float   *gprog;        /* (n_max) scratch: conductances right after programming  */
+    float   *np, *nm;      /* (n_max) scratch: a programming's G+, G- (closed loop)  */
+    int64_t *pick;         /* (n_max) scratch: pairs still to program (closed loop)  */
     float   *state;        /* (n_max, n_state) scratch: device state                 */
     float   *arena;        /* every array above lives here                           */
     int64_t  last_seen;
@@ -104,6 +112,9 @@ void nm_insitu_config_default(nm_insitu_kind kind, nm_insitu_config *c) {
     c->transfer_every = 8000;
     c->cap_range = 0.5f;
     c->cap_leak = 0.0f;
+    c->verify_iters = 5;     /* program-and-verify: a few rounds bring most pairs within tol */
+    c->verify_tol = 0.08f;   /* about 2/3 of PCM's programming spread at mid-range, F = 3    */
+    c->transfer_min = 0.08f;
     c->seed = 1;
 }
 
@@ -131,6 +142,11 @@ nm_status nm_insitu_config_check(const nm_insitu_config *c) {
     CHECK(isfinite(c->cap_range) && c->cap_range > 0.0f, "in-situ cap_range must be positive and finite, not %g",
           (double)c->cap_range);
     CHECK(c->cap_leak >= 0.0f && c->cap_leak <= 1.0f, "in-situ cap_leak must be in [0, 1], not %g", (double)c->cap_leak);
+    CHECK(c->verify_iters >= 0 && c->verify_iters <= 100, "in-situ verify_iters must be in 0..100, not %d", c->verify_iters);
+    CHECK(isfinite(c->verify_tol) && c->verify_tol >= 0.0f, "in-situ verify_tol must be >= 0 and finite, not %g",
+          (double)c->verify_tol);
+    CHECK(isfinite(c->transfer_min) && c->transfer_min >= 0.0f, "in-situ transfer_min must be >= 0 and finite, not %g",
+          (double)c->transfer_min);
     return NM_OK;
 }
 
@@ -162,35 +178,63 @@ void nm_insitu_destroy(nm_insitu *s) {
     if (!s) return;
     nm_free(s->layer);
     nm_free(s->dig);
+    nm_free(s->pick);
     nm_free(s->arena);
     nm_free(s);
 }
 
-/* Moves every synapse's total T = F (G+ - G-) + g (1 - leak) onto its pair, then g = 0.
-** The draws are keyed by the programming count, so every programming draws anew. */
-static void program_pairs(nm_insitu *s, float leak) {
+/* Programs the pairs pick[0..m) of layer L to the totals tw[pick[k]] (units of R): G+ at
+** max(T, 0) / F, G- at max(-T, 0) / F, read at t = 0, into np / nm[0..m). */
+static void program_some(nm_insitu *s, const insitu_layer *L, int64_t m, uint64_t seed) {
     const nm_device *dev = s->dev;
-    const float F = s->cfg.gain, inv_F = 1.0f / F, keep = 1.0f - leak;
-    const uint64_t seed = mix2(s->cfg.seed ^ TAG_PROGRAM, s->n_program);
+    const float inv_F = 1.0f / s->cfg.gain;
+    float *st = dev->ops->n_state > 0 ? s->state : NULL;
+    for (int side = 0; side < 2; side++) {
+        const uint64_t stream = mix2((uint64_t)L->node, (uint64_t)side);
+        for (int64_t k = 0; k < m; k++) {
+            const float t = side ? -s->tw[s->pick[k]] : s->tw[s->pick[k]];
+            s->tgt[k] = t > 0.0f ? t * inv_F : 0.0f;
+        }
+        nm_device_quantize(dev, s->tgt, m, s->tq);
+        dev->ops->program(dev, s->tq, m, seed, stream, s->gprog, st);
+        dev->ops->at_time(dev, s->gprog, st, m, 0.0, seed, stream, side ? s->nm : s->np);
+    }
+}
+
+/* Moves the synapses' totals T = F (G+ - G-) + g (1 - leak) onto their pairs (all of them
+** when `all`, else those with |g| >= transfer_min under a closed loop), then g = 0 there.
+** The draws are keyed by the programming count and the verify round, so every
+** programming draws anew. */
+static void program_pairs(nm_insitu *s, float leak, int all) {
+    const float F = s->cfg.gain, keep = 1.0f - leak, tol = s->cfg.verify_tol;
+    const int closed = s->cfg.verify_iters > 0, rounds = closed ? s->cfg.verify_iters : 1;
+    const float tmin = closed && !all ? s->cfg.transfer_min : 0.0f;
+    const uint64_t seed0 = mix2(s->cfg.seed ^ TAG_PROGRAM, s->n_program);
     for (int l = 0; l < s->n_layers; l++) {
         const insitu_layer *L = &s->layer[l];
         const int64_t n = L->n;
         float *gp = s->gp + L->base, *gm = s->gm + L->base, *cap = s->cap + L->base;
-        #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        int64_t m = 0;
         for (int64_t e = 0; e < n; e++) {
-            s->tw[e] = (float)((double)F * ((double)gp[e] - (double)gm[e]) + (double)cap[e] * keep);
-            cap[e] = 0.0f;
-        }
-        for (int side = 0; side < 2; side++) {
-            float *g = side ? gm : gp;
-            const uint64_t stream = mix2((uint64_t)L->node, (uint64_t)side);
-            for (int64_t e = 0; e < n; e++) {
-                const float t = side ? -s->tw[e] : s->tw[e];
-                s->tgt[e] = t > 0.0f ? t * inv_F : 0.0f;
+            const float g = cap[e] * keep;
+            s->tw[e] = (float)((double)F * ((double)gp[e] - (double)gm[e]) + (double)g);
+            if (fabsf(g) >= tmin) {
+                s->pick[m++] = e;
+                cap[e] = 0.0f;
+            } else {
+                cap[e] = g;
             }
-            nm_device_quantize(dev, s->tgt, n, s->tq);
-            dev->ops->program(dev, s->tq, n, seed, stream, s->gprog, dev->ops->n_state > 0 ? s->state : NULL);
-            dev->ops->at_time(dev, s->gprog, dev->ops->n_state > 0 ? s->state : NULL, n, 0.0, seed, stream, g);
+        }
+        for (int r = 0; r < rounds && m > 0; r++) {
+            program_some(s, L, m, r ? mix2(seed0, (uint64_t)r) : seed0);
+            int64_t left = 0;
+            for (int64_t k = 0; k < m; k++) {
+                const int64_t e = s->pick[k];
+                gp[e] = s->np[k];
+                gm[e] = s->nm[k];
+                if (closed && fabsf(F * (gp[e] - gm[e]) - s->tw[e]) > tol) s->pick[left++] = e;
+            }
+            m = left;
         }
     }
     s->n_program++;
@@ -283,8 +327,9 @@ nm_status nm_insitu_create(nm_graph *g, const nm_insitu_config *cfg, const nm_de
     /* One arena; every array starts on a 64-byte boundary. */
     const int n_state = s->dev && s->dev->ops->n_state > 0 ? s->dev->ops->n_state : 0;
     const int64_t pw = nm_pad16(s->n_w), pm = nm_pad16(s->n_max);
-    const int64_t total = cfg->kind == NM_INSITU_PULSED ? 2 * pw : 3 * pw + 4 * pm + nm_pad16(s->n_max * n_state);
+    const int64_t total = cfg->kind == NM_INSITU_PULSED ? 2 * pw : 3 * pw + 6 * pm + nm_pad16(s->n_max * n_state);
     if (!(s->arena = nm_alloc((size_t)total * sizeof(float)))) goto nomem;
+    if (cfg->kind == NM_INSITU_MIXED && !(s->pick = nm_alloc((size_t)s->n_max * sizeof *s->pick))) goto nomem;
     if (cfg->kind == NM_INSITU_PULSED) {
         s->u = s->arena;
         s->dwm = s->arena + pw;
@@ -296,7 +341,9 @@ nm_status nm_insitu_create(nm_graph *g, const nm_insitu_config *cfg, const nm_de
         s->tgt = s->tw + pm;
         s->tq = s->tgt + pm;
         s->gprog = s->tq + pm;
-        s->state = s->gprog + pm;
+        s->np = s->gprog + pm;
+        s->nm = s->np + pm;
+        s->state = s->nm + pm;
     }
 
     /* The starting state, then the graph's weights from it. */
@@ -322,7 +369,7 @@ nm_status nm_insitu_create(nm_graph *g, const nm_insitu_config *cfg, const nm_de
             const float inv_R = 1.0f / L->R;
             for (int64_t e = 0; e < L->n; e++) s->cap[L->base + e] = params[L->off + e] * inv_R;
         }
-        program_pairs(s, 0.0f);   /* gp = gm = 0: the totals are W0 / R */
+        program_pairs(s, 0.0f, 1);   /* gp = gm = 0: the totals are W0 / R */
     }
     write_weights(s, params);
     *out = s;
@@ -409,7 +456,7 @@ static nm_status insitu_apply(void *ctx, float *params, const float *delta, int6
         for (int l = 0; l < s->n_layers; l++) mixed_layer(s, &s->layer[l], params, delta);
         const int64_t T = s->cfg.transfer_every;
         if (seen / T > s->last_seen / T) {
-            program_pairs(s, s->cfg.cap_leak);
+            program_pairs(s, s->cfg.cap_leak, 0);
             s->n_transfers++;
             write_weights(s, params);
         }
@@ -428,7 +475,7 @@ void nm_insitu_hooks(nm_insitu *s, nm_update_hooks *h) {
 nm_status nm_insitu_transfer(nm_insitu *s, float *params) {
     NM_ASSERT(s);
     if (s->cfg.kind == NM_INSITU_MIXED) {
-        program_pairs(s, s->cfg.cap_leak);
+        program_pairs(s, s->cfg.cap_leak, 0);
         s->n_transfers++;
     }
     if (params) write_weights(s, params);
