@@ -70,6 +70,7 @@ int hw_setup(const train_args *a, nm_graph *g, nm_train_config *tc, hw_run *hr) 
     }
     /* what needs what */
     if (on_chip && !a->chip) return usage_error("--in-loop and --progressive train on a chip: give --chip PROFILE");
+    if (a->reprogram_tol > 0 && !on_chip) return usage_error("--reprogram-tol sets how a chip in the loop is written: add --in-loop or --progressive");
     if (a->progressive && a->train_only) return usage_error("--progressive chooses the trained layers itself: drop --train-only");
     if (a->insitu && on_chip) return usage_error("--insitu writes to its own devices: it cannot be combined with --in-loop or --progressive");
     if (a->insitu && a->train_only) return usage_error("--insitu re-programs every layer at a transfer: it cannot be combined with --train-only");
@@ -127,6 +128,7 @@ int hw_setup(const train_args *a, nm_graph *g, nm_train_config *tc, hw_run *hr) 
     if (on_chip) {
         if ((st = nm_chip_realize(g, &hr->prof, a->chip_seed, &hr->chip))) return cli_fail(st);
         if (hr->dc != NM_DRIFT_COMP_NONE && (st = nm_chip_set_drift_comp(hr->chip, hr->dc))) return cli_fail(st);
+        if ((st = nm_chip_set_reprogram_tol(hr->chip, a->reprogram_tol))) return cli_fail(st);
         nm_chip_hooks(hr->chip, &hr->hooks);
         tc->hooks = &hr->hooks;
         tc->in_loop = 1;

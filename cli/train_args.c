@@ -108,6 +108,7 @@ int train_args_table(train_args *a, opt *t) {
     O("transfer-every", OPT_U64, &a->transfer_every, "N", "mixed precision: images between capacitor-to-PCM transfers (default 8000)", 1, 0);
     O("verify-iters", OPT_INT, &a->verify_iters, "N", "mixed precision: program-and-verify rounds per transfer; 0 re-programs every pair once, open loop (default 5)", 0, 100);
     O("dw-min", OPT_FLOAT, &a->dw_min, "X", "pulsed: step of one pulse, fraction of the layer's range (default 0.001)", 1e-7, 1);
+    O("reprogram-tol", OPT_FLOAT, &a->reprogram_tol, "X", "in the loop: write only weights that moved by more than X of the layer's max|W| (default 0: whole layers)", 0, 0.999);
     O("drift-comp", OPT_STR, &a->drift_comp, "M", "drift compensation of the chip: none, global or column (default none)", 1, 0);
 #undef O
     return n;

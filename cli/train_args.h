@@ -23,10 +23,12 @@ typedef struct train_args {
     /* hardware-aware training */
     const char *init, *chip, *weight_noise, *train_only, *insitu, *drift_comp;
     const char *method;   /* bptt here; the others go to cmd_train_method */
+    const char *figures;  /* --figures DIR: figures next to the report (NULL: none) */
     uint64_t    chip_seed, transfer_every;
     int         in_loop, quant_bits, progressive;
     float       noise, weight_clip, dw_min;
     int         verify_iters;
+    float       reprogram_tol;
 } train_args;
 
 #define TRAIN_MAX_OPTS 80

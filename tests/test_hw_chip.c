@@ -335,6 +335,39 @@ static void test_durations(void **st) {
     assert_int_not_equal(nm_parse_duration("soon", &t), NM_OK);
 }
 
+/* The update hook with a re-programming tolerance writes only the weights that moved by
+** more than tol x the layer's scale; the others keep what the devices hold. */
+static void test_reprogram_tol(void **st) {
+    (void)st;
+    nm_graph *g = mlp("30-20-5", 5);
+    nm_chip_profile p;
+    ideal_analog(&p);
+    nm_chip *c = NULL;
+    assert_int_equal(nm_chip_realize(g, &p, 1, &c), NM_OK);
+    assert_int_equal(nm_chip_set_reprogram_tol(c, 1.0f), NM_INVAL);
+    assert_int_equal(nm_chip_set_reprogram_tol(c, -0.1f), NM_INVAL);
+    assert_int_equal(nm_chip_set_reprogram_tol(c, 0.1f), NM_OK);
+    int j = -1;
+    for (int k = 0; k < nm_graph_n_nodes(g) && j < 0; k++)
+        if (nm_graph_node(g, k)->kind == NM_NODE_AFFINE) j = k;
+    const nm_node *nd = nm_graph_node(g, j);
+    const int64_t n = nm_node_weight_count(nd);
+    float *w = nm_graph_params(g) + nd->w_off, s = 0.0f;
+    for (int64_t e = 0; e < n; e++) s = fabsf(w[e]) > s ? fabsf(w[e]) : s;
+    const float small = w[1];
+    w[1] += 0.05f * s * (w[1] > 0 ? -1 : 1);
+    w[2] += 0.2f * s * (w[2] > 0 ? -1 : 1);
+    nm_exec_hooks h;
+    nm_chip_hooks(c, &h);
+    assert_int_equal(h.update(h.ctx), NM_OK);
+    const float *held = nm_xbar_weights(nm_chip_xbar(c, j));
+    assert_true(fabsf(held[1] - small) <= 1e-6f * s);   /* below tol: not written */
+    assert_true(fabsf(held[2] - w[2]) <= 1e-6f * s);    /* above: written */
+    assert_true(fabsf(held[3] - w[3]) <= 1e-6f * s);
+    nm_chip_destroy(c);
+    nm_graph_destroy(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ideal_analog_equals_software),
@@ -345,7 +378,7 @@ int main(void) {
         cmocka_unit_test(test_neuron_mismatch),
         cmocka_unit_test(test_recurrent),
         cmocka_unit_test(test_xbar_forward_rep),
-        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_durations), cmocka_unit_test(test_reprogram_tol),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

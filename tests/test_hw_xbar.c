@@ -1035,6 +1035,64 @@ static void test_config_errors(void **st) {
     nm_device_destroy(d);
 }
 
+/* Selective re-programming: only weights that moved by more than tol x scale are written,
+** and on a noisy device every other device keeps exactly its conductance. */
+static void test_reprogram(void **st) {
+    (void)st;
+    const int64_t n_out = 6, n_in = 40, n = n_out * n_in;
+    const float tol = 0.05f;
+    for (int noisy = 0; noisy < 2; noisy++) {
+        nm_device *d = make_device(noisy ? NM_DEV_RRAM : NM_DEV_IDEAL, 0);
+        nm_xbar_config c = ideal_config(16, 4);
+        float *W = rand_buf(3, n, -1.0f, 1.0f), *W2 = malloc(sizeof(float) * n), *last = malloc(sizeof(float) * n);
+        W[0] = 1.0f;   /* the scale s = 1 */
+        nm_xbar *xb = make_xbar(&c, d, n_out, n_in, W, 11);
+        float *gp0 = malloc(sizeof(float) * n), *gm0 = malloc(sizeof(float) * n), *w0 = malloc(sizeof(float) * n);
+        float *gp1 = malloc(sizeof(float) * n), *gm1 = malloc(sizeof(float) * n);
+        nm_xbar_conductances(xb, gp0, gm0);
+        memcpy(w0, nm_xbar_weights(xb), sizeof(float) * n);
+        memcpy(last, W, sizeof(float) * n);
+        int64_t moved = 0;
+        for (int64_t e = 0; e < n; e++) {   /* every third weight moves by 2 tol, the rest by tol / 2 */
+            const float step = e % 3 == 1 ? 2 * tol : 0.5f * tol;
+            W2[e] = W[e] + (W[e] > 0 ? -step : step);
+            moved += e % 3 == 1;
+        }
+        int64_t written = -1;
+        assert_int_equal(nm_xbar_reprogram(xb, W2, last, tol, 99, &written), NM_OK);
+        assert_int_equal(written, moved);
+        nm_xbar_conductances(xb, gp1, gm1);
+        const float *w1 = nm_xbar_weights(xb);
+        int64_t changed = 0;
+        for (int64_t e = 0; e < n; e++) {
+            if (e % 3 == 1) {
+                assert_true(last[e] == W2[e]);
+                if (!noisy) assert_true(fabsf(w1[e] - W2[e]) <= 1e-6f);
+                changed += gp1[e] != gp0[e] || gm1[e] != gm0[e];
+            } else {   /* untouched: the same conductances, the same weight, last unchanged */
+                assert_true(last[e] == W[e]);
+                assert_true(gp1[e] == gp0[e] && gm1[e] == gm0[e] && w1[e] == w0[e]);
+            }
+        }
+        assert_int_equal(changed, moved);   /* each written pair drew anew (or, ideal, moved) */
+        /* the small steps add up: a second step of the same size crosses tol for the rest */
+        for (int64_t e = 0; e < n; e++) W2[e] += e % 3 == 1 ? 0.0f : (W[e] > 0 ? -0.5f * tol : 0.5f * tol) * 1.2f;
+        assert_int_equal(nm_xbar_reprogram(xb, W2, last, tol, 100, &written), NM_OK);
+        assert_int_equal(written, n - moved);
+        /* a weight beyond the scale (1) saturates: the scale stays, nothing else moves */
+        W2[5] = W2[5] > 0 ? 1.5f : -1.5f;
+        assert_int_equal(nm_xbar_reprogram(xb, W2, last, tol, 101, &written), NM_OK);
+        assert_int_equal(written, 1);
+        if (!noisy) assert_true(fabsf(fabsf(nm_xbar_weights(xb)[5]) - 1.0f) <= 1e-6f);
+        W2[7] = NAN;
+        assert_int_equal(nm_xbar_reprogram(xb, W2, last, tol, 102, NULL), NM_INVAL);
+        assert_int_equal(nm_xbar_reprogram(xb, W, last, -1.0f, 102, NULL), NM_INVAL);
+        nm_xbar_destroy(xb);
+        nm_device_destroy(d);
+        free(W), free(W2), free(last), free(gp0), free(gm0), free(w0), free(gp1), free(gm1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ideal_product), cmocka_unit_test(test_pairs_exact), cmocka_unit_test(test_dac),
@@ -1043,7 +1101,7 @@ int main(void) {
         cmocka_unit_test(test_drift_comp_uniform), cmocka_unit_test(test_drift_comp_column),
         cmocka_unit_test(test_drift_comp_pcm),     cmocka_unit_test(test_drift_comp_t0),
         cmocka_unit_test(test_drift_comp_threads), cmocka_unit_test(test_drift_comp_names),
-        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_errors),      cmocka_unit_test(test_reprogram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,6 +166,13 @@ int64_t   nm_xbar_n_tiles(const nm_xbar *xb);
 /* Programs W (n_out, n_in): scale = max|W| -> g_max, targets per pair, the device's
 ** programming draws keyed by (seed, stream). Leaves the clock at t = 0. */
 nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t stream);
+/* Writes only the weights that moved: those with |W - W_last| > tol x scale are programmed
+** afresh (draws keyed by `seed` and the crossbar's stream) and copied into W_last; every
+** other device keeps its conductance. The scale stays that of the last nm_xbar_program: a
+** weight beyond it saturates its device at g_max. *n_written (may be NULL): the weights
+** written. Leaves the clock at t = 0. NM_INVAL before a first programming or for a bad tol
+** or W. */
+nm_status nm_xbar_reprogram(nm_xbar *xb, const float *W, float *W_last, float tol, uint64_t seed, int64_t *n_written);
 /* Moves the clock to t seconds after programming: conductances drift / relax (draws keyed
 ** by the programming seed, so the device population stays the same). */
 nm_status nm_xbar_set_time(nm_xbar *xb, double t);
@@ -289,6 +296,12 @@ nm_status nm_chip_realize(const nm_graph *g, const nm_chip_profile *p, uint64_t 
 void      nm_chip_destroy(nm_chip *c);   /* accepts NULL */
 /* Re-programs every layer from the graph's present weights (new programming draws). */
 nm_status nm_chip_program(nm_chip *c);
+/* How the update hook (training in the loop) writes a layer that learned: tol 0 (the
+** default) re-programs the whole layer with fresh draws; tol > 0 only the weights that
+** moved by more than tol x the layer's scale since they were last written (the others keep
+** their conductances, as a chip updated by pulses would). Analog layers; digital ones are
+** re-rounded whole. NM_INVAL unless 0 <= tol < 1. */
+nm_status nm_chip_set_reprogram_tol(nm_chip *c, float tol);
 /* Device time since programming, seconds (drift). */
 nm_status nm_chip_set_time(nm_chip *c, double t);
 /* Hooks that make an executor run on this chip (for nm_train_config.hooks or

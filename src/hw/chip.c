@@ -49,6 +49,8 @@ struct nm_chip {
     nm_chip_profile p;
     uint64_t        seed;
     uint64_t        n_program;   /* programmings so far: each draws afresh */
+    float           rp_tol;      /* update: 0 re-programs a changed layer whole, > 0 only the
+                                 ** weights that moved by more than rp_tol x the layer's scale */
     nm_device      *dev;
     chip_node      *nd;
     int             n;
@@ -78,8 +80,15 @@ static nm_status program_layers(nm_chip *c, int changed_only) {
         chip_node *cn = &c->nd[j];
         if (!cn->last) continue;
         if (changed_only && !memcmp(cn->last, params + nd->w_off, sizeof(float) * cn->n_w)) continue;
-        memcpy(cn->last, params + nd->w_off, sizeof(float) * cn->n_w);
         any = 1;
+        if (changed_only && cn->xb && c->rp_tol > 0.0f) {
+            /* last keeps, per weight, what the devices were written with */
+            if ((rc = nm_xbar_reprogram(cn->xb, params + nd->w_off, cn->last, c->rp_tol, program_seed(c), NULL)))
+                return nm__error(rc, "node '%s': %s", nd->name, nm_errmsg());
+            if (c->t > 0 && (rc = nm_xbar_set_time(cn->xb, c->t))) return rc;
+            continue;
+        }
+        memcpy(cn->last, params + nd->w_off, sizeof(float) * cn->n_w);
         if (cn->xb) {
             if ((rc = nm_xbar_program(cn->xb, params + nd->w_off, program_seed(c), (uint64_t)j + 1)))
                 return nm__error(rc, "node '%s': %s", nd->name, nm_errmsg());
@@ -93,6 +102,14 @@ static nm_status program_layers(nm_chip *c, int changed_only) {
 }
 
 nm_status nm_chip_program(nm_chip *c) { return program_layers(c, 0); }
+
+nm_status nm_chip_set_reprogram_tol(nm_chip *c, float tol) {
+    NM_ASSERT(c);
+    if (!(isfinite(tol) && tol >= 0.0f && tol < 1.0f))
+        return nm__error(NM_INVAL, "chip: the re-programming tolerance must be in [0, 1), not %g", (double)tol);
+    c->rp_tol = tol;
+    return NM_OK;
+}
 
 static nm_status hook_update(void *ctx) { return program_layers(ctx, 1); }
 

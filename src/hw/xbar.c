@@ -154,6 +154,9 @@ struct nm_xbar {
     float  *refz;                  /* (n_out, n_rt) one reference read's tile outputs          */
     float  *dscale;                /* (n_out) factors on the forward outputs (1: none)         */
     float  *bscale;                /* (n_in) factors on the transposed outputs (GLOBAL's, or 1) */
+    /* selective re-programming (nm_xbar_reprogram), allocated at its first use */
+    int64_t *rp_idx;               /* (n_w) the weights to write                               */
+    float  *rp_buf;                /* (n_w (3 + n_state)) their targets, quantized, programmed, state */
 };
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -247,6 +250,8 @@ void nm_xbar_destroy(nm_xbar *xb) {
     nm_free(xb->refz);
     nm_free(xb->dscale);
     nm_free(xb->bscale);
+    nm_free(xb->rp_idx);
+    nm_free(xb->rp_buf);
     for (int k = 0; k < 4; k++) {
         nm_free(xb->bu[k]);
         nm_free(xb->bz[k]);
@@ -339,6 +344,16 @@ static void arrays_at(nm_xbar *xb, double t);
 static void drift_baseline(nm_xbar *xb);
 static void drift_update(nm_xbar *xb);
 
+/* The conductance (units of g_max) of pair k's side (0 holds w > 0, 1 holds w < 0) for a
+** weight w = W / s: |w| R filled from the lowest pair up (Rf = R, lo = the pairs below k,
+** inv_F = 1 / F_k). */
+static inline float pair_target(float w, int side, int P, float Rf, float lo, float inv_F) {
+    const float mag = side ? -w : w;
+    if (!(mag > 0.0f)) return 0.0f;
+    const float g = P == 1 ? mag : (mag * Rf - lo) * inv_F;
+    return g < 0.0f ? 0.0f : (g > 1.0f ? 1.0f : g);
+}
+
 nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t stream) {
     NM_ASSERT(xb && W);
     const int64_t n_w = xb->n_w;
@@ -364,17 +379,8 @@ nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t s
         const float Rf = (float)R, lo = (float)lower, inv_F = (float)(1.0 / F);
         for (int side = 0; side < 2; side++) {
             const int d = 2 * k + side;
-            /* side 0 holds w > 0, side 1 holds w < 0; |w| R filled from the lowest pair up */
             #pragma omp parallel for schedule(static) if (n_w >= PAR_MIN)
-            for (int64_t e = 0; e < n_w; e++) {
-                const float w = W[e] / s, mag = side ? -w : w;
-                float g = 0.0f;
-                if (mag > 0.0f) {
-                    g = P == 1 ? mag : (mag * Rf - lo) * inv_F;
-                    g = g < 0.0f ? 0.0f : (g > 1.0f ? 1.0f : g);
-                }
-                target[e] = g;
-            }
+            for (int64_t e = 0; e < n_w; e++) target[e] = pair_target(W[e] / s, side, P, Rf, lo, inv_F);
             nm_device_quantize(xb->dev, target, n_w, tq);
             xb->dev->ops->program(xb->dev, tq, n_w, seed, dev_stream(stream, d), xb->g_prog + (size_t)d * n_w,
                                   xb->n_state ? xb->state + (size_t)d * n_w * xb->n_state : NULL);
@@ -384,6 +390,60 @@ nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t s
     xb->seed = seed;
     xb->stream = stream;
     xb->programmed = 1;
+    arrays_at(xb, 0.0);
+    drift_baseline(xb);
+    return NM_OK;
+}
+
+nm_status nm_xbar_reprogram(nm_xbar *xb, const float *W, float *W_last, float tol, uint64_t seed, int64_t *n_written) {
+    NM_ASSERT(xb && W && W_last);
+    if (n_written) *n_written = 0;
+    if (!xb->programmed) return nm__error(NM_INVAL, "xbar reprogram: the crossbar was never programmed");
+    if (!(isfinite(tol) && tol >= 0.0f)) return nm__error(NM_INVAL, "xbar reprogram: tol must be >= 0, not %g", (double)tol);
+    const int64_t n_w = xb->n_w;
+    const float s = xb->scale;
+    for (int64_t e = 0; e < n_w; e++) {
+        /* the scale stays: a weight beyond it saturates its device at g_max, as on a chip */
+        if (!isfinite(W[e]))
+            return nm__error(NM_INVAL, "xbar reprogram: W[%lld, %lld] = %g is not finite", (long long)(e / xb->n_in),
+                             (long long)(e % xb->n_in), (double)W[e]);
+    }
+    const int ns = xb->n_state;
+    if (!xb->rp_idx) {
+        xb->rp_idx = nm_alloc(sizeof(int64_t) * n_w);
+        xb->rp_buf = nm_alloc(sizeof(float) * n_w * (3 + ns));
+        if (!xb->rp_idx || !xb->rp_buf) return nm__error(NM_NOMEM, "xbar reprogram: out of memory");
+    }
+    int64_t m = 0;
+    const float lim = tol * s;
+    for (int64_t e = 0; e < n_w; e++)
+        if (fabsf(W[e] - W_last[e]) > lim) xb->rp_idx[m++] = e;
+    if (n_written) *n_written = m;
+    if (m == 0) return NM_OK;
+    float *tgt = xb->rp_buf, *tq = tgt + n_w, *gp = tq + n_w, *st = gp + n_w;
+    const int P = xb->cfg.n_pairs;
+    const double base = xb->cfg.pair_base;
+    double R = 0.0, F = 1.0;
+    for (int k = 0; k < P; k++, F *= base) R += F;
+    F = 1.0;
+    double lower = 0.0;
+    for (int k = 0; k < P; k++, lower += F, F *= base) {
+        const float Rf = (float)R, lo = (float)lower, inv_F = (float)(1.0 / F);
+        for (int side = 0; side < 2; side++) {
+            const int d = 2 * k + side;
+            for (int64_t q = 0; q < m; q++) tgt[q] = pair_target(W[xb->rp_idx[q]] / s, side, P, Rf, lo, inv_F);
+            nm_device_quantize(xb->dev, tgt, m, tq);
+            /* the stream is the crossbar's; a fresh seed keys this write's draws */
+            xb->dev->ops->program(xb->dev, tq, m, seed, dev_stream(xb->stream, d), gp, ns ? st : NULL);
+            float *gd = xb->g_prog + (size_t)d * n_w, *sd = ns ? xb->state + (size_t)d * n_w * ns : NULL;
+            for (int64_t q = 0; q < m; q++) {
+                const int64_t e = xb->rp_idx[q];
+                gd[e] = gp[q];
+                for (int c = 0; c < ns; c++) sd[e * ns + c] = st[q * ns + c];
+            }
+        }
+    }
+    for (int64_t q = 0; q < m; q++) W_last[xb->rp_idx[q]] = W[xb->rp_idx[q]];
     arrays_at(xb, 0.0);
     drift_baseline(xb);
     return NM_OK;
