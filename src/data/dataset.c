@@ -152,11 +152,14 @@ nm_status nm_dataset_slice(const nm_dataset *src, int64_t first, int64_t n, nm_d
     if (n < 0) n = 0;
     if (n > src->n - first) n = src->n - first;
 
-    size_t px = (size_t)src->rows * (size_t)src->cols;
+    size_t px = (size_t)nm_dataset_sample_size(src);
     if (!(d = nm_alloc(sizeof *d))) goto nomem;
     d->n = n;
     d->rows = src->rows;
     d->cols = src->cols;
+    d->steps = src->steps;
+    d->channels = src->channels;
+    d->counts = src->counts;
     d->n_classes = src->n_classes;   /* the source's, so every slice has the same output width */
     if (n > 0) {
         if (!(d->images = nm_alloc((size_t)n * px)) || !(d->labels = nm_alloc((size_t)n))) goto nomem;
@@ -179,16 +182,25 @@ void nm_dataset_destroy(nm_dataset *d)
     nm_free(d);
 }
 
+int64_t nm_dataset_sample_size(const nm_dataset *d)
+{
+    NM_ASSERT(d);
+    int64_t s = (int64_t)d->rows * d->cols;
+    if (d->steps > 1) s *= d->steps;
+    if (d->channels > 1) s *= d->channels;
+    return s;
+}
+
 void nm_dataset_batch(const nm_dataset *d, const int64_t *idx, int batch, float *x, int *labels)
 {
     NM_ASSERT(d && (batch == 0 || (idx && x)));
-    const size_t px = (size_t)d->rows * (size_t)d->cols;
+    const size_t px = (size_t)nm_dataset_sample_size(d);
     for (int b = 0; b < batch; b++) {
         int64_t s = idx[b];
         NM_ASSERT(s >= 0 && s < d->n);
         const uint8_t *src = d->images + (size_t)s * px;
         float *dst = x + (size_t)b * px;
-        for (size_t i = 0; i < px; i++) dst[i] = (float)src[i] / 255.0f;
+        for (size_t i = 0; i < px; i++) dst[i] = d->counts ? (float)src[i] : (float)src[i] / 255.0f;
         if (labels) labels[b] = d->labels[s];
     }
 }

@@ -12,6 +12,8 @@
 **             below 2^40 and epochs below 2^24.
 **   latency   out (T, batch, n): a single 1 at step round((1 - x) * (T - 1)) when
 **             x >= threshold, zeros elsewhere: the brightest pixels fire first.
+**   frames    x (batch, T*n) already holds T frames per sample (event datasets):
+**             out (T, batch, n) is its transpose, out[t][b][i] = x[b][t*n + i].
 **
 ** Workload: once per training step, batch ~ 100, n = 784, T ~ 25: a few million
 ** elements. OpenMP splits the batch; each sample's rows are written by one thread.
@@ -21,7 +23,7 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const enc_names[] = { "current", "rate", "latency" };
+static const char *const enc_names[] = { "current", "rate", "latency", "frames" };
 
 const char *nm_encoding_name(nm_encoding e)
 {
@@ -38,7 +40,7 @@ nm_status nm_encoding_parse(const char *s, nm_encoding *out)
             return NM_OK;
         }
     }
-    return nm__error(NM_INVAL, "unknown encoding '%s' (choose current, rate or latency)", s ? s : "(null)");
+    return nm__error(NM_INVAL, "unknown encoding '%s' (choose current, rate or latency; frames for event datasets)", s ? s : "(null)");
 }
 
 void nm_encoder_default(nm_encoder *e, nm_encoding kind, int n_steps, uint64_t seed)
@@ -104,6 +106,15 @@ void nm_encode(const nm_encoder *e, const float *x, int batch, int64_t n,
                 for (int64_t i = 0; i < n; i++) o[i] = nm_rng_uniform(&r) < gain * xb[i] ? 1.0f : 0.0f;
             }
         }
+        return;
+    }
+
+    if (e->kind == NM_ENC_FRAMES) {
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < T; t++)
+                memcpy(out + (size_t)t * row + (size_t)b * (size_t)n, x + ((size_t)b * (size_t)T + (size_t)t) * (size_t)n,
+                       (size_t)n * sizeof *out);
         return;
     }
 

@@ -100,7 +100,8 @@ static nm_status batcher_init(batcher *bt, const nm_train_config *c, int64_t n_i
     memset(bt, 0, sizeof *bt);
     nm_encoder_default(&bt->enc, c->encoding, c->n_steps, c->seed);
     bt->n_in = n_in;
-    bt->x = nm_alloc(sizeof(float) * max_batch * n_in);
+    /* frames: a sample holds all n_steps frames, transposed into spk by nm_encode */
+    bt->x = nm_alloc(sizeof(float) * max_batch * n_in * (c->encoding == NM_ENC_FRAMES ? c->n_steps : 1));
     bt->labels = malloc(sizeof(int) * max_batch);
     if (c->encoding != NM_ENC_CURRENT) bt->spk = nm_alloc(sizeof(float) * (int64_t)c->n_steps * max_batch * n_in);
     if (!bt->x || !bt->labels || (c->encoding != NM_ENC_CURRENT && !bt->spk))
@@ -164,11 +165,19 @@ static nm_status evaluate_on(nm_exec *x, batcher *bt, const nm_dataset *d, const
     return NM_OK;
 }
 
-static nm_status check_data(const nm_graph *g, const nm_dataset *d, const char *what) {
-    int64_t n_in = (int64_t)d->rows * d->cols;
+static nm_status check_data(const nm_graph *g, const nm_dataset *d, const nm_train_config *c, const char *what) {
+    int steps = d->steps > 1 ? d->steps : 1, ch = d->channels > 1 ? d->channels : 1;
+    int64_t n_in = (int64_t)ch * d->rows * d->cols;
+    /* A set of frames is stepped through frame by frame; nothing else can encode it. */
+    if (steps > 1 && c->encoding != NM_ENC_FRAMES)
+        return nm__error(NM_INVAL, "the %s set holds %d frames per sample (an event dataset): train it with --encoding frames "
+                         "--steps %d", what, steps, steps);
+    if (c->encoding == NM_ENC_FRAMES && steps != c->n_steps)
+        return nm__error(NM_SHAPE, "encoding frames needs a set of %d frames per sample (--steps) but the %s set has %d",
+                         c->n_steps, what, steps);
     if (n_in != nm_graph_input_size(g))
-        return nm__error(NM_SHAPE, "the %s set has %dx%d = %lld inputs per sample but the model's input takes %lld", what,
-                         d->rows, d->cols, (long long)n_in, (long long)nm_graph_input_size(g));
+        return nm__error(NM_SHAPE, "the %s set has %dx%dx%d = %lld inputs per sample but the model's input takes %lld", what,
+                         ch, d->rows, d->cols, (long long)n_in, (long long)nm_graph_input_size(g));
     if (d->n_classes > nm_graph_output_size(g))
         return nm__error(NM_SHAPE, "the %s set has %d classes but the model has %lld outputs", what, d->n_classes,
                          (long long)nm_graph_output_size(g));
@@ -177,7 +186,7 @@ static nm_status check_data(const nm_graph *g, const nm_dataset *d, const char *
 
 nm_status nm_evaluate(const nm_graph *g, const nm_dataset *d, const nm_train_config *c, nm_eval_result *res) {
     nm_status rc;
-    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, d, "evaluation")) ||
+    if ((rc = nm_train_config_check(c)) || (rc = check_data(g, d, c, "evaluation")) ||
         (rc = nm_loss_check(g, c->readout, c->loss)))
         return rc;
     nm_exec_config ec = {c->dt, c->n_steps, c->eval_batch, c->sparse, c->sparse_max_density};
@@ -539,8 +548,8 @@ static nm_status hw_config_check(const nm_train_config *c) {
 nm_status nm_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test, const nm_train_config *c,
                    nm_train_result *res) {
     nm_status rc;
-    if ((rc = nm_train_config_check(c)) || (rc = hw_config_check(c)) || (rc = check_data(g, train, "training")) ||
-        (test && (rc = check_data(g, test, "test"))) || (rc = nm_loss_check(g, c->readout, c->loss)))
+    if ((rc = nm_train_config_check(c)) || (rc = hw_config_check(c)) || (rc = check_data(g, train, c, "training")) ||
+        (test && (rc = check_data(g, test, c, "test"))) || (rc = nm_loss_check(g, c->readout, c->loss)))
         return rc;
 
     const int64_t n_train = c->train_limit > 0 && c->train_limit < train->n ? c->train_limit : train->n;
