@@ -233,8 +233,106 @@ void nm_graph_spec(const nm_graph *g, char *buf, size_t size);
 ** save writes atomically. Reading validates everything and names what is wrong. */
 nm_status nm_graph_write(const nm_graph *g, FILE *f);
 nm_status nm_graph_read(FILE *f, const char *name_for_errors, nm_graph **out);
+/* save: a path ending in ".nir" writes NIR (nm_nir_export, default options); load: a file
+** with the HDF5 signature (or a ".nir" name) reads NIR (nm_nir_import, default options). */
 nm_status nm_graph_save(const nm_graph *g, const char *path);
 nm_status nm_graph_load(const char *path, nm_graph **out);
+
+
+/* ---- NIR (Neuromorphic Intermediate Representation) ------------------- */
+/*
+** NIR files are HDF5: /version (a string) and /node, a NIRGraph group of named nodes and
+** (src, dst) edges (layout in the project's formats notes). A document (nm_nir) is the file
+** read as it is, every primitive, nested graph, metadata group and value kept at full
+** precision: writing it back gives the same values. Translation into a graph
+** (nm_nir_to_graph) chooses what the file does not store (dt, discretization, reset mode,
+** scalar broadcasting) and reports every choice and change. Translation out of a graph
+** (nm_nir_from_graph) writes exactly the fields NIR lists and puts neuromorph's own
+** settings under metadata, so importing our own file gives the same graph bit for bit.
+**
+** Mapping: Input, Output, Affine, Linear, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten,
+** Scale, Delay, LIF, LI, IF, CubaLIF, CubaLI become the node kinds of the same names;
+** Threshold and I (integrator) have no node kind and are refused naming the node (a
+** document still reads, prints and writes them). Nested graphs are flattened ("G.B");
+** the graph must be a chain from one Input to one Output, plus recurrent loops of a LIF
+** population through an Affine or Linear back into itself.
+*/
+typedef struct nm_nir nm_nir;
+
+typedef enum {
+    NM_NIR_EULER = 0,   /* forward Euler, as snnTorch, Norse and Sinabs step their neurons */
+    NM_NIR_EXACT = 1    /* exact integration of the continuous-time model (the engine's)  */
+} nm_nir_disc;
+
+const char *nm_nir_disc_name(nm_nir_disc d);                 /* "euler", "exact" */
+nm_status   nm_nir_disc_parse(const char *s, nm_nir_disc *out);
+
+#define NM_NIR_DT_DEFAULT 1e-4f   /* snnTorch's exporter convention, seconds */
+
+typedef struct nm_nir_options {
+    float       dt;         /* step the file's time constants are read at, s  */
+    nm_nir_disc disc;       /* how the exporter stepped the neurons            */
+    nm_reset    reset;      /* LIF/IF/CubaLIF reset: to v_reset (NIR) or subtract */
+    int         reset_delay;/* with subtract: the subtraction lands after the next step's
+                            ** decay, m[t] = beta m[t-1] + I[t] - s[t-1] (v_th - v_reset), as
+                            ** snnTorch's Leaky does by default (reset_delay=True); imported as
+                            ** an immediate subtraction with v_reset moved so that
+                            ** alpha (v_th - v_reset') = v_th - v_reset (uniform tau only) */
+    int         broadcast;  /* 1: scalar neuron parameters fill the layer; 0: refuse */
+} nm_nir_options;
+
+/* dt 1e-4 s, forward Euler, reset to v_reset (no delay), broadcast scalars. */
+void nm_nir_options_default(nm_nir_options *o);
+
+/* Reads a NIR file. NM_FORMAT naming the file and the group or dataset that is wrong
+** (not HDF5, no /version or /node, a dataset of an unsupported type or size). */
+nm_status nm_nir_read(const char *path, nm_nir **out);
+/* Writes a document: vlen UTF-8 strings, gzip-compressed arrays, written to a temporary
+** file and renamed into place. */
+nm_status nm_nir_write(const nm_nir *doc, const char *path);
+void      nm_nir_destroy(nm_nir *doc);   /* accepts NULL */
+/* The /version string (borrowed; valid until destroy), "" if absent. */
+const char *nm_nir_version(const nm_nir *doc);
+/* 1 if two documents hold the same groups, datasets, shapes and bits; otherwise 0 and the
+** first difference in why (may be NULL). */
+int       nm_nir_equal(const nm_nir *a, const nm_nir *b, char *why, size_t size);
+/* A readable listing: every node with its type, fields, shapes and value ranges, and the
+** edges. *text is malloc'd (the caller frees it). */
+nm_status nm_nir_info(const nm_nir *doc, char **text);
+/* 1 if the file starts with the HDF5 signature. */
+int       nm_nir_is_hdf5(const char *path);
+
+/* Translates a document into a compiled graph with its parameters. report (may be NULL)
+** receives a malloc'd list of every assumption and change, one "- " line each. Errors
+** name the node: an unknown primitive, a missing field, an edge to a missing node,
+** shapes that disagree across an edge, a primitive or structure the engine cannot run. */
+nm_status nm_nir_to_graph(const nm_nir *doc, const nm_nir_options *o, nm_graph **out, char **report);
+
+typedef struct nm_nir_export_options {
+    float       dt;    /* recorded in the metadata; turns Delay steps into time, s */
+    nm_nir_disc disc;  /* EXACT: the engine's parameters as they are; EULER: time
+                       ** constants adjusted so a forward-Euler stepper at dt takes the
+                       ** engine's steps (LIF, LI) */
+} nm_nir_export_options;
+
+/* dt 1e-4 s, exact. */
+void      nm_nir_export_options_default(nm_nir_export_options *o);
+/* A compiled graph as a document (report as above). */
+nm_status nm_nir_from_graph(const nm_graph *g, const nm_nir_export_options *o, nm_nir **out, char **report);
+/* NIRData: recorded observables as the format's TimeGriddedData (attributes __type__,
+** dt; dataset data (n_samples, n_time_steps, n_neurons) float32), one group per node under
+** /nodes. data is time-major (n_steps, batch, n) as the executor records it. Write only. */
+typedef struct nm_nir_observable {
+    const char  *node, *name;   /* node name; observable name ("spikes", "v", "i_syn") */
+    const float *data;
+    int          n_steps, batch;
+    int64_t      n;
+} nm_nir_observable;
+nm_status nm_nir_data_write(const char *path, const nm_nir_observable *obs, int n_obs, float dt);
+
+/* Read + translate, and translate + write. */
+nm_status nm_nir_import(const char *path, const nm_nir_options *o, nm_graph **out, char **report);
+nm_status nm_nir_export(const nm_graph *g, const nm_nir_export_options *o, const char *path, char **report);
 
 #ifdef __cplusplus
 }

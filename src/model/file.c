@@ -265,11 +265,27 @@ fail:
 
 static nm_status write_model(FILE *f, void *user) { return nm_graph_write(user, f); }
 
+/* A ".nir" name (or, on load, the HDF5 signature) selects NIR with the default options. */
+static int nir_name(const char *path) {
+    size_t n = strlen(path);
+    return n >= 4 && !strcmp(path + n - 4, ".nir");
+}
+
 nm_status nm_graph_save(const nm_graph *g, const char *path) {
+    if (nir_name(path)) {
+        nm_nir_export_options o;
+        nm_nir_export_options_default(&o);
+        return nm_nir_export(g, &o, path, NULL);
+    }
     return nm_file_write_atomic(path, write_model, (void *)g);
 }
 
 nm_status nm_graph_load(const char *path, nm_graph **out) {
+    if (nm_nir_is_hdf5(path) || nir_name(path)) {
+        nm_nir_options o;
+        nm_nir_options_default(&o);
+        return nm_nir_import(path, &o, out, NULL);
+    }
     FILE *f = fopen(path, "rb");
     if (!f) return nm__error(errno == ENOENT ? NM_NOTFOUND : NM_IO, "cannot open model '%s': %s", path, strerror(errno));
     nm_graph *g;
