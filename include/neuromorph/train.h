@@ -304,6 +304,197 @@ nm_status nm_evaluate(const nm_graph *g, const nm_dataset *d, const nm_train_con
 /* Reads only the model inside a checkpoint (to evaluate a run still training). */
 nm_status nm_checkpoint_load_model(const char *path, nm_graph **out);
 
+/* ---- learning without backpropagation through time ---------------------- */
+/*
+** Four ways to a working spiking network, on one dataset: BPTT (above), ANN-to-SNN
+** conversion, unsupervised STDP (Diehl & Cook 2015) and an evolution strategy.
+*/
+
+/* ANN mode. A layered graph runs once on the analog input with no time: every hidden
+** spiking population (IF, LIF, ALIF, CubaLIF) acts as a ReLU, the readout population is the
+** identity, and Affine, Linear, Conv, pools and Flatten compute what they compute in time.
+** Nodes: Input, Output, Affine, Linear, Conv, SumPool, AvgPool, Flatten and populations;
+** a recurrent Affine, Delay or Scale gives NM_UNSUPPORTED naming the node. */
+typedef struct nm_ann nm_ann;
+
+nm_status nm_ann_create(const nm_graph *g, int max_batch, nm_ann **out);   /* g borrowed */
+void      nm_ann_destroy(nm_ann *a);                                          /* accepts NULL */
+/* x (batch, n_input) -> every node's activation; NM_INVAL for batch > max_batch. */
+nm_status nm_ann_forward(nm_ann *a, const float *x, int batch);
+/* The activation of node j of the last pass (batch, n_out of j). Borrowed, until the next
+** pass. The readout's is the class scores (logits). */
+const float *nm_ann_output(const nm_ann *a, int node);
+/* grads (n_params of the graph) = dL/dparams for g = dL/d(logits) (batch, C) of the last pass
+** (overwritten). */
+void      nm_ann_backward(nm_ann *a, const float *g, float *grads);
+/* Mean softmax cross-entropy of the last pass against labels; g (batch, C) gets its gradient
+** (may be NULL); *n_correct counts argmax hits (may be NULL). */
+double    nm_ann_loss(const nm_ann *a, const int *labels, float *g, int *n_correct);
+
+typedef struct nm_ann_config {
+    int      epochs;       /* >= 1 (default 10)                                 */
+    int      batch;        /* 100                                                */
+    float    lr;           /* Adam, cosine to lr * 0.05 (1e-3)                   */
+    float    weight_decay; /* decoupled (1e-4)                                   */
+    uint64_t seed;         /* data order and initial weights (1)                 */
+    int64_t  train_limit, test_limit;   /* first N samples (0: all)              */
+    int      quiet;
+    int      init;         /* 1: draw initial weights (nm_graph_init_params); 0: keep g's */
+} nm_ann_config;
+void nm_ann_config_default(nm_ann_config *c);
+
+typedef struct nm_ann_result {
+    double train_loss, train_acc, test_acc;   /* last epoch                         */
+    double seconds;                           /* training time, without evaluation  */
+} nm_ann_result;
+
+/* Trains g in ANN mode with Adam on softmax cross-entropy. */
+nm_status nm_ann_train(nm_graph *g, const nm_dataset *train, const nm_dataset *test, const nm_ann_config *c,
+                       nm_ann_result *res);
+/* Accuracy of g in ANN mode on the first `limit` samples of d (0: all). */
+nm_status nm_ann_evaluate(const nm_graph *g, const nm_dataset *d, int64_t limit, double *accuracy);
+
+/* ANN-to-SNN conversion (Diehl et al. 2015, Rueckauer et al. 2017). The spiking network is
+** the same layered spec with IF neurons (r dt = 1, threshold 1, reset by subtraction) and an
+** LI readout with a time constant of 10^6 s (an integrator: its membrane at step T is the sum
+** of its input currents). Weights are rescaled layer by layer, W_l *= lambda_{l-1} / lambda_l
+** and b_l /= lambda_l, lambda_l the maximum or a percentile of layer l's ReLU activations over
+** a calibration set (lambda_0 = 1: pixels are in [0, 1]), so every IF rate stays below one
+** spike per step. Biases and the input are constant currents at every step. */
+typedef enum { NM_NORM_MAX = 0, NM_NORM_PERCENTILE = 1, NM_NORM_NONE = 2 } nm_norm_kind;
+const char *nm_norm_name(nm_norm_kind k);
+nm_status   nm_norm_parse(const char *s, nm_norm_kind *out);   /* "max", "percentile" (or "p99.9"), "none" */
+
+typedef struct nm_convert_config {
+    nm_norm_kind norm;        /* percentile                                          */
+    double       percentile;  /* of the positive activations, in (0, 100] (99.9)      */
+    int64_t      calib;       /* calibration samples, the first of the set (1000)     */
+    float        dt;          /* s, of the converted model (1e-3)                     */
+} nm_convert_config;
+void nm_convert_config_default(nm_convert_config *c);
+
+/* A converted copy of ann (a layered spec graph) into *out; lambda (optional, one per node of
+** the result, 0 where not a population) gets the scales used. Errors: NM_UNSUPPORTED for a
+** graph that is not a feed-forward spec, NM_SHAPE when calib does not fit. */
+nm_status nm_convert(const nm_graph *ann, const nm_dataset *calib, const nm_convert_config *c, nm_graph **out,
+                     float *lambda);
+
+#define NM_CONVERT_MAX_T 16
+typedef struct nm_convert_eval {
+    int     n_t;                          /* time-step counts evaluated            */
+    int     steps[NM_CONVERT_MAX_T];      /* ascending                             */
+    double  accuracy[NM_CONVERT_MAX_T];   /* class = argmax of the readout membrane at the last step */
+    double  spikes[NM_CONVERT_MAX_T];     /* hidden spikes per inference           */
+    int64_t n;                            /* samples                               */
+    double  seconds;
+} nm_convert_eval;
+
+/* Runs the converted snn once for max(steps) steps per sample (constant-current input) and
+** scores every prefix of `n_steps` in steps (ascending, at most NM_CONVERT_MAX_T): the network
+** is causal, so the first T steps of a long run are a run of T steps. */
+nm_status nm_convert_evaluate(const nm_graph *snn, const nm_dataset *d, const int *steps, int n_steps, int64_t limit,
+                              int batch, nm_convert_eval *res);
+
+/* Diehl & Cook 2015 ("Unsupervised learning of digit recognition using spike-timing-dependent
+** plasticity"): Poisson input, n_exc conductance-based LIF neurons with adaptive thresholds and
+** lateral inhibition, unsupervised STDP with traces, neurons labelled after training by their
+** average response, classification by the most active group. Units: ms, mV, nS as the paper's
+** code; parameters below default to its values. */
+typedef struct nm_stdp_config {
+    int      n_exc;                 /* excitatory neurons (400)                              */
+    float    dt;                    /* ms (0.5)                                              */
+    float    t_present, t_rest;     /* ms per image (350) and rest (150: the state is reset)  */
+    float    max_rate;              /* Hz of a full-intensity pixel (63.75)                  */
+    float    rate_boost;            /* Hz added when fewer than min_spikes fired (31.875)    */
+    int      min_spikes, max_boosts;/* 5, 10                                                 */
+    float    v_rest, v_reset, v_thresh, theta_offset;   /* -65, -65, -52, 20 mV              */
+    float    e_exc, e_inh;          /* reversal potentials, 0 and -100 mV                    */
+    float    tau_m, tau_ge, tau_gi; /* 100, 1, 2 ms                                          */
+    float    t_ref;                 /* refractory ms (5)                                     */
+    float    w_inh;                 /* inhibitory conductance on every other neuron per spike (17) */
+    float    theta_plus, tau_theta, theta_init;   /* 0.05 mV, 1e7 ms, 20 mV                   */
+    float    nu_pre, nu_post;       /* 0.0001, 0.01                                          */
+    float    tau_pre, tau_post1, tau_post2;       /* 20, 20, 40 ms                            */
+    float    w_max;                 /* 1                                                     */
+    float    w_sum;                 /* input weights of each neuron sum to this (78; 0: off)  */
+    float    w_init_lo, w_init_hi;  /* uniform initial weights (0.003, 0.303)                */
+    uint64_t seed;                  /* 1                                                     */
+} nm_stdp_config;
+void      nm_stdp_config_default(nm_stdp_config *c);
+nm_status nm_stdp_config_check(const nm_stdp_config *c);   /* NM_RANGE naming the field */
+
+typedef struct nm_stdp nm_stdp;
+nm_status nm_stdp_create(const nm_stdp_config *c, int64_t n_input, nm_stdp **out);
+void      nm_stdp_destroy(nm_stdp *s);   /* accepts NULL */
+/* Resets the state (membranes, conductances, traces, refractory counts; not theta or w), as
+** the rest between images does. */
+void      nm_stdp_reset(nm_stdp *s);
+/* Advances one dt: input spikes pre[0..n_pre) arrive; post_forced[0..n_forced) excitatory
+** neurons are made to spike (tests, teacher signals; may be NULL); with learn, STDP and
+** theta updates apply. fired (n_exc bytes, may be NULL) gets which neurons spiked. Returns
+** the number of excitatory spikes. */
+int       nm_stdp_step(nm_stdp *s, const int32_t *pre, int n_pre, const int32_t *post_forced, int n_forced, int learn,
+                       uint8_t *fired);
+/* Input weights (n_input, n_exc) row-major, and theta (n_exc, mV); borrowed. */
+float    *nm_stdp_weights(nm_stdp *s);
+float    *nm_stdp_theta(nm_stdp *s);
+/* Presents image x (n_input intensities in [0, 1]) for t_present with Poisson input drawn
+** from Philox at (seed, key); raises the rate until min_spikes fire (at most max_boosts
+** times). counts (n_exc) gets the spikes of the final presentation. Returns them in total. */
+int64_t   nm_stdp_present(nm_stdp *s, const float *x, uint64_t key, int learn, int32_t *counts);
+
+/* Labels: neuron i gets the class with the highest mean count over the samples of that
+** class (counts (n_samples, n_neurons); a neuron that never fired gets -1). */
+void nm_stdp_assign_labels(const int32_t *counts, const int *labels, int64_t n_samples, int n_neurons, int n_classes,
+                           int *assign);
+/* Class of one sample: the class whose assigned neurons have the highest mean count. */
+int  nm_stdp_classify(const int32_t *counts, const int *assign, int n_neurons, int n_classes);
+
+typedef struct nm_stdp_result {
+    int64_t n_train, n_label, n_test;
+    double  train_seconds, label_seconds, test_seconds;
+    double  accuracy;               /* test                                 */
+    double  spikes_per_inference;   /* excitatory spikes per test image     */
+    double  input_spikes_per_inference;
+    int     n_unassigned;           /* neurons without a label              */
+} nm_stdp_result;
+
+/* One pass of unsupervised training over the first n_train images of train (learning on),
+** labels from the responses to the next n_label training images (learning off; n_label 0:
+** the training images themselves, recorded as they were learned), accuracy on the first n_test
+** of test. Images are presented in order; labelling and testing run in parallel over images
+** with keys per image, so the result does not depend on the thread count. *stop (may be NULL)
+** ends training early (NM_INTERRUPTED). */
+nm_status nm_stdp_run(nm_stdp *s, const nm_dataset *train, const nm_dataset *test, int64_t n_train, int64_t n_label,
+                      int64_t n_test, int quiet, volatile sig_atomic_t *stop, nm_stdp_result *res);
+
+/* A simple evolution strategy (Salimans et al. 2017, "Evolution strategies as a scalable
+** alternative to reinforcement learning"): antithetic Gaussian perturbations of all
+** parameters, centred-rank fitness shaping, Adam on the estimated gradient. Fitness is minus
+** the cross-entropy of the spiking network's scores (executor, nm_train_config's encoding,
+** steps and readout) on a minibatch drawn per generation. */
+typedef struct nm_evolve_config {
+    int      generations;   /* 200                                      */
+    int      pairs;         /* antithetic pairs per generation (16)     */
+    float    sigma;         /* perturbation std (0.02)                  */
+    float    lr;            /* Adam step (0.01)                         */
+    int      batch;         /* fitness samples per generation (256)     */
+    int64_t  train_limit;   /* draw minibatches from the first N (0: all) */
+    uint64_t seed;
+    int      quiet;
+} nm_evolve_config;
+void nm_evolve_config_default(nm_evolve_config *c);
+
+typedef struct nm_evolve_result {
+    int    generations;
+    double first_fitness, last_fitness;   /* mean fitness of the first and last generation */
+    double seconds;
+} nm_evolve_result;
+
+/* Evolves g's parameters in place; tc gives the time (n_steps, dt, encoding, readout, seed). */
+nm_status nm_evolve(nm_graph *g, const nm_dataset *train, const nm_train_config *tc, const nm_evolve_config *c,
+                    nm_evolve_result *res);
+
 #ifdef __cplusplus
 }
 #endif
