@@ -1,7 +1,8 @@
 /*
 ** viz: figures through cairo. Line plots with error bands (accuracy against device time,
-** against mismatch, the training curve) and grouped bar charts (accuracy per stage, energy
-** breakdown), written as PNG, SVG or PDF by the file name's extension.
+** against mismatch), grouped bar charts (accuracy per stage, energy breakdown), spike
+** rasters with the population rate, membrane and current traces, histograms, the training
+** curve and image grids, written as PNG, SVG or PDF by the file name's extension.
 **
 ** Figures are sized in pixels (PNG) or points (SVG, PDF), with axes in the data's units,
 ** ticks, labels, a title and a legend when there are several series. Text uses cairo's
@@ -67,6 +68,11 @@ nm_status nm_plot_lines(const nm_plot *p, const nm_series *s, int n_series, cons
 nm_status nm_plot_bars(const nm_plot *p, const char *const *group_labels, int n_groups, const nm_series *s,
                        int n_series, const char *path);
 
+/* Frees cairo's font caches and fontconfig's configuration, which otherwise live until
+** exit (and show up in leak checkers as a few hundred bytes from fontconfig). The next
+** figure loads them again. Call it with no figure being drawn, e.g. before exiting. */
+void nm_viz_release(void);
+
 /* ---- image grids (event frames, input digits, receptive fields) ----------------------- */
 
 typedef enum {
@@ -89,6 +95,97 @@ typedef struct nm_image {
 ** data pointer, h or w <= 0, non-finite values). */
 nm_status nm_plot_images(const nm_plot *p, const nm_image *im, int n, int cols, nm_cmap cmap, float vmin,
                          float vmax, const char *path);
+
+/* ---- spike rasters ---------------------------------------------------------------- */
+
+/* Spikes as two parallel arrays: spike k is neuron[k] firing at t[k] seconds. */
+typedef struct nm_raster {
+    const double  *t;          /* n times, s (any order) */
+    const int32_t *neuron;     /* n indices, 0 .. n_neurons - 1 */
+    int64_t        n;          /* may be 0: an empty raster of a silent population */
+    int64_t        n_neurons;  /* rows of the raster, > 0 */
+    double         t0, t1;     /* window, s; t1 <= t0: from 0 (or the first spike, if negative)
+                               ** to the last spike, at least 1 ms */
+    double         bin;        /* population-rate bin, s; 0: the window / 100 */
+} nm_raster;
+
+/* A raster (one dark mark per spike, neuron 0 at the bottom) over the population rate
+** (spikes per neuron per second in each bin, in Hz) on the same time axis. Times are
+** shown in ms when the window is at most 2 s, else in s; p's xlabel and ylabel replace
+** "time (ms)" and "neuron". Spikes outside the window are not drawn (nor counted in the
+** rate). Marks are written straight into a pixel buffer, so millions of spikes take
+** well under a second. Same formats, atomic write and errors as nm_plot_lines, and
+** NM_INVAL for a NULL array with n > 0, n_neurons <= 0, a non-finite time, a neuron
+** index out of range, a bad window or bin (more than 100,000 bins). */
+nm_status nm_plot_raster(const nm_plot *p, const nm_raster *r, const char *path);
+
+/* ---- spike files ------------------------------------------------------------------- */
+
+/* A spike file is text with one spike per line, "TIME,NEURON": the time in seconds (any
+** strtod number), then a comma, tab or spaces, then the neuron index (0 .. 2^31 - 2). An
+** optional first line starting "time_s" is a header; lines starting '#' and blank lines
+** are skipped; CRLF line ends are fine. Spikes may come in any order. */
+typedef struct nm_spikes {
+    double  *t;           /* n times, s */
+    int32_t *neuron;      /* n indices */
+    int64_t  n;
+    int64_t  n_neurons;   /* the largest index + 1 (0 when n = 0) */
+} nm_spikes;
+
+/* Reads a spike file into *out (owned: nm_spikes_free). NM_NOTFOUND / NM_IO naming the
+** file when it cannot be read; NM_FORMAT naming the file, line and byte offset of the
+** first bad line (a missing or negative index, a non-finite time, trailing text); an
+** empty file is a valid list of no spikes. On error *out is left alone. */
+nm_status nm_spikes_read(const char *path, nm_spikes *out);
+/* The same from memory (len bytes, no terminator needed); `name` names it in errors. */
+nm_status nm_spikes_parse(const char *text, size_t len, const char *name, nm_spikes *out);
+/* Writes n spikes in the format above, with the header, atomically; times with 9
+** significant digits (ns resolution up to 1 s). NM_INVAL for non-finite times or
+** negative indices. */
+nm_status nm_spikes_write(const char *path, const double *t, const int32_t *neuron, int64_t n);
+void      nm_spikes_free(nm_spikes *s);   /* accepts NULL; leaves it empty */
+
+/* ---- membrane and current traces -------------------------------------------------- */
+
+typedef struct nm_traces {
+    const nm_series *v;          /* membrane traces against time (x in s); n_v >= 1 */
+    int              n_v;
+    double           threshold;  /* drawn dashed and labelled "threshold"; NAN: none */
+    const nm_series *i;          /* synaptic-current traces for a second panel below (NULL: none) */
+    int              n_i;
+    const char      *v_label, *i_label; /* y axis labels; NULL: "membrane potential", "synaptic current" */
+} nm_traces;
+
+/* Traces against time (ms when the data span at most 2 s, else s), the threshold dashed
+** across the membrane panel, a legend naming the series. Same formats, atomic write and
+** errors as nm_plot_lines. */
+nm_status nm_plot_traces(const nm_plot *p, const nm_traces *tr, const char *path);
+
+/* ---- histograms ---------------------------------------------------------------------- */
+
+/* Histograms of several samples over the same n_bins bins of [lo, hi], overlaid as
+** translucent steps: series k's values are s[k].y[0 .. s[k].n) (x and err are not read).
+** n_bins 0: sqrt of the largest sample, 10..80; lo >= hi: the data's range. A value
+** equal to hi goes into the last bin; values outside [lo, hi] are not counted. The y axis
+** (count, or p's ylabel) starts at 0. Same formats, atomic write and errors as
+** nm_plot_lines, and NM_INVAL for n_bins < 0 or > 10,000 or a non-finite lo / hi. */
+nm_status nm_plot_hist(const nm_plot *p, const nm_series *s, int n_series, int n_bins, double lo, double hi,
+                       const char *path);
+
+/* ---- the training curve ------------------------------------------------------------ */
+
+/* Per-epoch history; NULL arrays are not drawn. Accuracies are fractions (drawn in %). */
+typedef struct nm_curve {
+    const double *epoch;
+    int           n;
+    const double *train_loss, *test_loss;
+    const double *train_acc, *test_acc;
+} nm_curve;
+
+/* Two stacked panels on one epoch axis: loss above, accuracy (%) below (only one when
+** the other has no array). Same formats, atomic write and errors as nm_plot_lines, and
+** NM_INVAL when no array is given. */
+nm_status nm_plot_curve(const nm_plot *p, const nm_curve *c, const char *path);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /*
-** plot.c: line plots and grouped bar charts, drawn with cairo into PNG, SVG or PDF.
+** plot.c: line plots and grouped bar charts, drawn with cairo into PNG, SVG or PDF, and
+** the axes, ticks, text and legends every other figure kind of src/viz is built on.
 **
 ** A figure is made in three steps. Checking: every argument is validated before a file
 ** is touched, so a bad series leaves no half-written figure behind. Layout: the margins
@@ -9,6 +10,12 @@
 ** covers the least data, or outside on the right when every corner covers some. Drawing:
 ** grid, data (clipped to the plot area), axes, text, legend.
 **
+** The unit of layout is a panel (one set of axes, nm__viz_panel): a line plot or bar chart
+** is one panel filling the figure; rasters, traces and the training curve stack two, laid
+** out twice so their plot areas share the widest left and right margins and time axes line
+** up. Panels carry per-series styles (colour, dash, fill to y = 0 for histograms) and an
+** optional callback for marks that are not series (the raster's pixel buffer).
+**
 ** Text goes through cairo's toy font API ("sans", resolved by fontconfig), so the only
 ** runtime need is one installed font. Files are written through nm_file_write_atomic:
 ** a reader never sees a half-drawn figure. Sizes are pixels for PNG and points for the
@@ -16,6 +23,7 @@
 */
 #include "viz_impl.h"
 
+#include <dlfcn.h>
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <cairo.h>
@@ -97,18 +105,20 @@ typedef struct fig {
     int                       rot;     /* group labels turned 30 degrees to fit */
     int                       legend, legend_out;
     double                    leg_x, leg_y, leg_w, leg_h, leg_row;
+    const nm__viz_panel      *pn;
+    double                    min_left, min_right; /* margins at least this wide (stacked panels) */
 } fig;
 
-/* What the write callback needs. */
+/* What the write callback needs: the figure's settings and its panels. */
 typedef struct job {
-    const nm_plot     *p;
-    int                bars, fmt;
-    const nm_series   *s;
-    int                ns;
-    const char *const *groups;
-    int                ng;
-    const char        *path;
+    const nm_plot       *p;
+    int                  fmt;
+    const nm__viz_panel *pn;
+    int                  np;
+    const char          *path;
 } job;
+
+#define MAX_PANELS 4
 
 void nm_plot_default(nm_plot *p) {
     memset(p, 0, sizeof *p);
@@ -126,7 +136,7 @@ static int has_text(const char *s) { return s && s[0]; }
 
 /* ---- checking ----------------------------------------------------------------------- */
 
-static nm_status format_of(const char *path, int *fmt) {
+nm_status nm__viz_format(const char *path, int *fmt) {
     if (!has_text(path)) return nm__error(NM_INVAL, "figure: no output path");
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(slash ? slash + 1 : path, '.');
@@ -321,7 +331,12 @@ static void ranges(fig *g) {
         xhi = fmax(xhi, u);
     }
     pad_range(&xlo, &xhi, 0.05, g->x.log);
-    pad_range(&ylo, &yhi, 0.05, 0);
+    if (isfinite(ylo)) pad_range(&ylo, &yhi, 0.05, 0);
+    else ylo = 0, yhi = 1; /* no series: the caller fixes the range */
+    if (isfinite(g->pn->x_lo) && isfinite(g->pn->x_hi)) {
+        xlo = g->x.log ? log10(g->pn->x_lo) : g->pn->x_lo;
+        xhi = g->x.log ? log10(g->pn->x_hi) : g->pn->x_hi;
+    }
     g->x.lo = xlo;
     g->x.hi = xhi;
     y_limits(g, ylo, yhi);
@@ -421,7 +436,7 @@ static nm_status layout(fig *g) {
     }
     const double right_base = PAD + (g->legend_out ? g->leg_w + LEGEND_GAP : 0);
 
-    double left = PAD + ylabel_col + 40 + TICK_GAP + TICK_LEN, right = right_base;
+    double left = fmax(PAD + ylabel_col + 40 + TICK_GAP + TICK_LEN, g->min_left), right = fmax(right_base, g->min_right);
     double top = PAD + title_row + tick_h / 2, bottom = PAD + TICK_LEN + TICK_GAP + tick_h + xlabel_row;
     for (int pass = 0; pass < 12; pass++) {
         double pw = W - left - right, ph = H - top - bottom;
@@ -433,8 +448,9 @@ static nm_status layout(fig *g) {
 
         double yw = 0, xh = 0;
         for (int i = 0; i < g->y.n; i++) yw = fmax(yw, measure(cr, FONT_TICK, 0, g->y.t[i].text, g->y.t[i].sup).w);
-        double n_left = PAD + ylabel_col + yw + TICK_GAP + TICK_LEN, n_right = right_base;
-        for (int i = 0; i < g->x.n; i++) {
+        double n_left = fmax(PAD + ylabel_col + yw + TICK_GAP + TICK_LEN, g->min_left);
+        double n_right = fmax(right_base, g->min_right);
+        for (int i = 0; i < (g->pn->hide_xtick_labels ? 0 : g->x.n); i++) {
             ext e = measure(cr, FONT_TICK, 0, g->x.t[i].text, g->x.t[i].sup);
             double fr = (g->x.t[i].v - g->x.lo) / (g->x.hi - g->x.lo); /* px = left + fr * (W - left - right) */
             /* Turned labels end at their tick and run down-left (see draw_axes). */
@@ -445,7 +461,8 @@ static nm_status layout(fig *g) {
             if (fr > 0) n_right = fmax(n_right, (W - left) - (W - right_base - r - left) / fr);
         }
         double n_top = PAD + title_row + fmax(tick_h / 2, g->y.exp10 ? off_h + 4 : 0);
-        double n_bottom = PAD + TICK_LEN + TICK_GAP + xh + (g->x.exp10 ? off_h + 2 : 0) + xlabel_row;
+        double n_bottom = PAD + TICK_LEN + TICK_GAP + xh + (g->x.exp10 && !g->pn->hide_xtick_labels ? off_h + 2 : 0) +
+                          xlabel_row;
         g->xtick_h = xh;
         int settled = fabs(n_left - left) < 0.5 && fabs(n_right - right) < 0.5 && fabs(n_top - top) < 0.5 &&
                       fabs(n_bottom - bottom) < 0.5;
@@ -481,10 +498,22 @@ static double uy(const fig *g, double v) { return nm__viz_px_y(&g->f, v); }
 
 static int markers_on(const nm_series *a) { return a->n <= MARKER_MAX_POINTS; }
 
+static unsigned colour_of(const fig *g, int k) {
+    if (g->pn->style && g->pn->style[k].rgb != NM__VIZ_AUTO_COLOUR) return g->pn->style[k].rgb;
+    return nm__viz_palette[k % 10];
+}
+static int dashed(const fig *g, int k) { return g->pn->style && g->pn->style[k].dash; }
+static double fill_of(const fig *g, int k) { return g->pn->style ? g->pn->style[k].fill : 0; }
+
+static void set_dash(cairo_t *cr, int on) {
+    static const double d[2] = {7, 4};
+    cairo_set_dash(cr, d, on ? 2 : 0, 0);
+}
+
 static double swatch_w(const fig *g) { return g->bars ? 14 : 30; }
 
 static void legend_size(fig *g) {
-    g->legend = g->ns > 1 || has_text(g->s[0].label);
+    g->legend = !g->pn->no_legend && g->ns > 0 && (g->ns > 1 || has_text(g->s[0].label));
     if (!g->legend) return;
     char buf[32];
     double tw = 0;
@@ -596,9 +625,9 @@ static void marker_path(cairo_t *cr, int shape, double x, double y, double r) {
 
 /* A marker filled with the series colour inside a thin white ring, which keeps it
 ** readable where lines cross. */
-static void draw_marker(cairo_t *cr, int k, double x, double y) {
+static void draw_marker(cairo_t *cr, int k, unsigned rgb, double x, double y) {
     marker_path(cr, k, x, y, MARKER_R);
-    set_rgb(cr, nm__viz_palette[k % 10], 1);
+    set_rgb(cr, rgb, 1);
     cairo_fill_preserve(cr);
     set_rgb(cr, 0xffffff, 1);
     cairo_set_line_width(cr, 1);
@@ -625,7 +654,19 @@ static void draw_grid(fig *g) {
 
 static void draw_lines(fig *g) {
     cairo_t *cr = g->cr;
-    for (int k = 0; k < g->ns; k++) { /* bands first: translucent, under every line */
+    for (int k = 0; k < g->ns; k++) { /* filled areas first, down to y = 0 */
+        const nm_series *a = &g->s[k];
+        if (!(fill_of(g, k) > 0)) continue;
+        double base = uy(g, fmin(fmax(0, g->y.lo), g->y.hi));
+        cairo_move_to(cr, ux(g, g->x.log ? log10(a->x[0]) : a->x[0]), base);
+        for (int i = 0; i < a->n; i++)
+            cairo_line_to(cr, ux(g, g->x.log ? log10(a->x[i]) : a->x[i]), uy(g, a->y[i]));
+        cairo_line_to(cr, ux(g, g->x.log ? log10(a->x[a->n - 1]) : a->x[a->n - 1]), base);
+        cairo_close_path(cr);
+        set_rgb(cr, colour_of(g, k), fill_of(g, k));
+        cairo_fill(cr);
+    }
+    for (int k = 0; k < g->ns; k++) { /* bands next: translucent, under every line */
         const nm_series *a = &g->s[k];
         if (!a->err) continue;
         for (int i = 0; i < a->n; i++)
@@ -633,7 +674,7 @@ static void draw_lines(fig *g) {
         for (int i = a->n - 1; i >= 0; i--)
             cairo_line_to(cr, ux(g, g->x.log ? log10(a->x[i]) : a->x[i]), uy(g, a->y[i] - a->err[i]));
         cairo_close_path(cr);
-        set_rgb(cr, nm__viz_palette[k % 10], BAND_ALPHA);
+        set_rgb(cr, colour_of(g, k), BAND_ALPHA);
         cairo_fill(cr);
     }
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
@@ -641,12 +682,14 @@ static void draw_lines(fig *g) {
     for (int k = 0; k < g->ns; k++) {
         const nm_series *a = &g->s[k];
         for (int i = 0; i < a->n; i++) cairo_line_to(cr, ux(g, g->x.log ? log10(a->x[i]) : a->x[i]), uy(g, a->y[i]));
-        set_rgb(cr, nm__viz_palette[k % 10], 1);
+        set_rgb(cr, colour_of(g, k), 1);
         cairo_set_line_width(cr, LINE_W);
+        set_dash(cr, dashed(g, k));
         cairo_stroke(cr);
-        if (markers_on(a))
+        set_dash(cr, 0);
+        if (markers_on(a) && !g->pn->no_markers && !(fill_of(g, k) > 0) && !dashed(g, k))
             for (int i = 0; i < a->n; i++)
-                draw_marker(cr, k, ux(g, g->x.log ? log10(a->x[i]) : a->x[i]), uy(g, a->y[i]));
+                draw_marker(cr, k, colour_of(g, k), ux(g, g->x.log ? log10(a->x[i]) : a->x[i]), uy(g, a->y[i]));
     }
 }
 
@@ -662,7 +705,7 @@ static void draw_bars(fig *g) {
             if (px1 - px0 > 4) px0 += 0.5, px1 -= 0.5; /* a hairline between neighbours */
             cairo_rectangle(cr, px0, fmin(py, base), px1 - px0, fabs(py - base));
         }
-        set_rgb(cr, nm__viz_palette[k % 10], 1);
+        set_rgb(cr, colour_of(g, k), 1);
         cairo_fill(cr);
     }
     if (g->y.lo < 0 && g->y.hi > 0) { /* bars go both ways: mark where they start */
@@ -721,7 +764,7 @@ static void draw_axes(fig *g) {
         draw_text(cr, FONT_TICK, 0, g->y.t[i].text, g->y.t[i].sup, f->left - 1 - TICK_LEN - TICK_GAP,
                   uy(g, g->y.t[i].v), 1, 0.5, 0);
     const double ly = f->bottom + TICK_LEN + TICK_GAP;
-    for (int i = 0; i < g->x.n; i++) {
+    for (int i = 0; i < (g->pn->hide_xtick_labels ? 0 : g->x.n); i++) {
         double px = ux(g, g->x.t[i].v);
         if (g->rot) draw_text(cr, FONT_TICK, 0, g->x.t[i].text, NULL, px, ly, 1, 0, -PI / 6);
         else draw_text(cr, FONT_TICK, 0, g->x.t[i].text, g->x.t[i].sup, px, ly, 0.5, 0, 0);
@@ -732,7 +775,7 @@ static void draw_axes(fig *g) {
         draw_text(cr, FONT_TICK, 0, TIMES "10", e, f->left, f->top - 4, 0, 1, 0);
     }
     double below = ly + g->xtick_h;
-    if (g->x.exp10) {
+    if (g->x.exp10 && !g->pn->hide_xtick_labels) {
         snprintf(e, sizeof e, "%s%d", g->x.exp10 < 0 ? MINUS : "", abs(g->x.exp10));
         draw_text(cr, FONT_TICK, 0, TIMES "10", e, f->right, below + 2, 1, 0, 0);
         below += 2 + measure(cr, FONT_TICK, 0, TIMES "10", e).asc + measure(cr, FONT_TICK, 0, "0", NULL).desc;
@@ -768,65 +811,80 @@ static void draw_legend(fig *g) {
     for (int k = 0; k < g->ns; k++) {
         const nm_series *a = &g->s[k];
         double x = g->leg_x + 10, cy = g->leg_y + 6 + (k + 0.5) * g->leg_row;
-        unsigned c = nm__viz_palette[k % 10];
+        unsigned c = colour_of(g, k);
         if (g->bars) {
             cairo_rectangle(cr, x, cy - 7, 14, 14);
             set_rgb(cr, c, 1);
             cairo_fill(cr);
         } else {
-            if (a->err) {
+            if (a->err || fill_of(g, k) > 0) {
                 cairo_rectangle(cr, x, cy - 6, 30, 12);
-                set_rgb(cr, c, BAND_ALPHA);
+                set_rgb(cr, c, a->err ? BAND_ALPHA : fill_of(g, k));
                 cairo_fill(cr);
             }
             cairo_move_to(cr, x, cy);
             cairo_line_to(cr, x + 30, cy);
             set_rgb(cr, c, 1);
             cairo_set_line_width(cr, LINE_W);
+            set_dash(cr, dashed(g, k));
             cairo_stroke(cr);
-            if (markers_on(a)) draw_marker(cr, k, x + 15, cy);
+            set_dash(cr, 0);
+            if (markers_on(a) && !g->pn->no_markers && !(fill_of(g, k) > 0) && !dashed(g, k)) draw_marker(cr, k, c, x + 15, cy);
         }
         set_rgb(cr, C_TEXT, 1);
         draw_text(cr, g->legend_size, 0, series_name(g, k, buf, sizeof buf), NULL, x + swatch_w(g) + 8, cy, 0, 0.5, 0);
     }
 }
 
-static void draw(fig *g) {
+/* Draws a laid-out panel; the caller has painted the background. */
+static nm_status draw(fig *g) {
     cairo_t *cr = g->cr;
-    set_rgb(cr, 0xffffff, 1);
-    cairo_paint(cr);
     draw_grid(g);
     cairo_save(cr);
     cairo_rectangle(cr, g->f.left, g->f.top, g->f.right - g->f.left, g->f.bottom - g->f.top);
     cairo_clip(cr);
+    nm_status rc = g->pn->draw_data ? g->pn->draw_data(cr, &g->f, g->pn->user) : NM_OK;
     if (g->bars) draw_bars(g);
     else draw_lines(g);
     cairo_restore(cr);
+    if (rc) return rc;
     draw_axes(g);
     if (g->legend) draw_legend(g);
+    return NM_OK;
 }
 
 /* ---- figures ------------------------------------------------------------------------ */
+
+void nm__viz_panel_default(nm__viz_panel *pn) {
+    memset(pn, 0, sizeof *pn);
+    nm_plot_default(&pn->p);
+    pn->share = 1;
+    pn->x_lo = NAN;
+    pn->x_hi = NAN;
+}
 
 static void fig_free(fig *g) {
     nm_free(g->x.t);
     nm_free(g->y.t);
 }
 
-/* Sets up a figure for a checked job on cr and lays it out. */
-static nm_status fig_init(fig *g, const job *j, cairo_t *cr) {
+/* Sets up panel pn of a W x H panel area on cr and lays it out. */
+static nm_status fig_init(fig *g, const nm__viz_panel *pn, double W, double H, double min_left, double min_right,
+                          cairo_t *cr) {
     memset(g, 0, sizeof *g);
     g->cr = cr;
-    nm_status rc = check_plot(j->p, j->bars, &g->p);
-    if (rc) return rc;
-    g->W = g->p.width;
-    g->H = g->p.height;
-    g->bars = j->bars;
-    g->s = j->s;
-    g->ns = j->ns;
-    g->groups = j->groups;
-    g->ng = j->ng;
-    g->x.log = !j->bars && g->p.log_x;
+    g->pn = pn;
+    g->p = pn->p;
+    g->W = W;
+    g->H = H;
+    g->min_left = min_left;
+    g->min_right = min_right;
+    g->bars = pn->bars;
+    g->s = pn->s;
+    g->ns = pn->ns;
+    g->groups = pn->groups;
+    g->ng = pn->ng;
+    g->x.log = !pn->bars && g->p.log_x;
     int cap = NM_VIZ_MAX_TICKS;
     if (g->bars && g->ng > cap) cap = g->ng;
     if (!g->bars && g->p.n_xticks > cap) cap = g->p.n_xticks;
@@ -838,6 +896,7 @@ static nm_status fig_init(fig *g, const job *j, cairo_t *cr) {
         fig_free(g);
         return nm__error(NM_NOMEM, "figure: out of memory");
     }
+    nm_status rc;
     ranges(g);
     legend_size(g);
     if ((rc = layout(g))) goto fail;
@@ -855,15 +914,36 @@ fail:
     return rc;
 }
 
+nm_status nm__viz_figure_size(const nm_plot *p, int *w, int *h) {
+    nm_plot q;
+    nm_status rc = check_plot(p, 1, &q);
+    if (rc) return rc;
+    *w = q.width;
+    *h = q.height;
+    return NM_OK;
+}
+
 static nm_status check_job(const job *j) {
     nm_plot p;
-    nm_status rc = check_plot(j->p, j->bars, &p);
+    nm_status rc = check_plot(j->p, 1, &p);
     if (rc) return rc;
-    if (j->bars) {
-        if (j->ng <= 0) return nm__error(NM_INVAL, "bar chart: no groups (n_groups = %d)", j->ng);
-        return check_series(j->s, j->ns, 0, j->ng);
+    if (j->np < 1 || j->np > MAX_PANELS) return nm__error(NM_INVAL, "figure: %d panels (1..%d)", j->np, MAX_PANELS);
+    for (int k = 0; k < j->np; k++) {
+        const nm__viz_panel *pn = &j->pn[k];
+        nm_plot q;
+        if ((rc = check_plot(&pn->p, pn->bars, &q))) return rc;
+        if (pn->bars) {
+            if (pn->ng <= 0) return nm__error(NM_INVAL, "bar chart: no groups (n_groups = %d)", pn->ng);
+            if ((rc = check_series(pn->s, pn->ns, 0, pn->ng))) return rc;
+            continue;
+        }
+        int fixed_x = isfinite(pn->x_lo) && isfinite(pn->x_hi);
+        if (fixed_x && !(pn->x_lo < pn->x_hi))
+            return nm__error(NM_INVAL, "figure: x range [%g, %g] is empty", pn->x_lo, pn->x_hi);
+        if (pn->ns == 0 && pn->draw_data && fixed_x && isfinite(q.y_min) && isfinite(q.y_max)) continue;
+        if ((rc = check_series(pn->s, pn->ns, q.log_x, 0))) return rc;
     }
-    return check_series(j->s, j->ns, p.log_x, 0);
+    return NM_OK;
 }
 
 static cairo_status_t write_stream(void *closure, const unsigned char *data, unsigned int n) {
@@ -875,90 +955,185 @@ static nm_status cairo_failed(cairo_status_t st, const char *path) {
     return nm__error(NM_IO, "cannot write '%s': %s", path, cairo_status_to_string(st));
 }
 
-/* nm_file_write_atomic's callback: draws the figure onto a surface that streams to f. */
-static nm_status write_figure(FILE *f, void *user) {
-    const job *j = user;
-    nm_plot p;
-    (void)check_plot(j->p, j->bars, &p); /* checked already: fills in the size */
+nm_status nm__viz_surface_open(int fmt, FILE *f, int w, int h, const char *title, const char *path, cairo_surface_t **out) {
     cairo_surface_t *sf;
-    if (j->fmt == FMT_PNG) sf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, p.width, p.height);
-    else if (j->fmt == FMT_SVG) sf = cairo_svg_surface_create_for_stream(write_stream, f, p.width, p.height);
+    if (fmt == FMT_PNG) sf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+    else if (fmt == FMT_SVG) sf = cairo_svg_surface_create_for_stream(write_stream, f, w, h);
     else {
-        sf = cairo_pdf_surface_create_for_stream(write_stream, f, p.width, p.height);
-        if (has_text(p.title)) cairo_pdf_surface_set_metadata(sf, CAIRO_PDF_METADATA_TITLE, p.title);
+        sf = cairo_pdf_surface_create_for_stream(write_stream, f, w, h);
+        if (has_text(title)) cairo_pdf_surface_set_metadata(sf, CAIRO_PDF_METADATA_TITLE, title);
         cairo_pdf_surface_set_metadata(sf, CAIRO_PDF_METADATA_CREATOR, "neuromorph");
     }
     cairo_status_t st = cairo_surface_status(sf);
     if (st != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(sf);
-        return cairo_failed(st, j->path);
+        return cairo_failed(st, path);
     }
-    cairo_t *cr = cairo_create(sf);
-    fig g;
-    nm_status rc = fig_init(&g, j, cr);
-    if (rc == NM_OK) {
-        draw(&g);
-        fig_free(&g);
-        st = cairo_status(cr);
-    }
-    cairo_destroy(cr);
-    if (rc == NM_OK && st == CAIRO_STATUS_SUCCESS) {
-        if (j->fmt == FMT_PNG) st = cairo_surface_write_to_png_stream(sf, write_stream, f);
-        else {
-            cairo_surface_finish(sf);
-            st = cairo_surface_status(sf);
-        }
-    }
-    cairo_surface_destroy(sf);
-    if (rc) return rc;
-    return st == CAIRO_STATUS_SUCCESS ? NM_OK : cairo_failed(st, j->path);
+    *out = sf;
+    return NM_OK;
 }
 
-static nm_status plot(const job *j0) {
-    job j = *j0;
-    nm_status rc = format_of(j.path, &j.fmt);
+nm_status nm__viz_surface_finish(int fmt, cairo_surface_t *sf, FILE *f, const char *path) {
+    cairo_status_t st;
+    if (fmt == FMT_PNG) st = cairo_surface_write_to_png_stream(sf, write_stream, f);
+    else {
+        cairo_surface_finish(sf);
+        st = cairo_surface_status(sf);
+    }
+    return st == CAIRO_STATUS_SUCCESS ? NM_OK : cairo_failed(st, path);
+}
+
+/* Lays out every panel of a checked job on cr: heights by share, then again with the
+** widest left and right margins, so the plot areas line up. figs[k] must be freed. */
+static nm_status layout_panels(const job *j, cairo_t *cr, fig *figs, double *oy) {
+    nm_plot p;
+    (void)check_plot(j->p, 1, &p);
+    double y = 0, ml = 0, mr = 0, hs[MAX_PANELS];
+    for (int k = 0; k < j->np; k++) {
+        /* whole units, so each panel's pixels line up with the image's */
+        double y1 = k + 1 == j->np ? p.height : round(y + j->pn[k].share * p.height);
+        hs[k] = y1 - y;
+        oy[k] = y;
+        y = y1;
+    }
+    for (int pass = 0; pass < (j->np > 1 ? 2 : 1); pass++) {
+        for (int k = 0; k < j->np; k++) {
+            nm_status rc = fig_init(&figs[k], &j->pn[k], p.width, hs[k], ml, mr, cr);
+            if (rc) {
+                for (int i = 0; i < k; i++) fig_free(&figs[i]);
+                return rc;
+            }
+        }
+        if (pass == 1 || j->np == 1) break;
+        for (int k = 0; k < j->np; k++) {
+            ml = fmax(ml, figs[k].f.left);
+            mr = fmax(mr, p.width - figs[k].f.right);
+            fig_free(&figs[k]);
+        }
+    }
+    return NM_OK;
+}
+
+/* nm_file_write_atomic's callback: draws the figure onto a surface that streams to f. */
+static nm_status write_figure(FILE *f, void *user) {
+    const job *j = user;
+    nm_plot p;
+    (void)check_plot(j->p, 1, &p); /* checked already: fills in the size */
+    cairo_surface_t *sf;
+    nm_status rc = nm__viz_surface_open(j->fmt, f, p.width, p.height, p.title, j->path, &sf);
+    if (rc) return rc;
+    cairo_t *cr = cairo_create(sf);
+    set_rgb(cr, 0xffffff, 1);
+    cairo_paint(cr);
+    fig figs[MAX_PANELS];
+    double oy[MAX_PANELS];
+    if ((rc = layout_panels(j, cr, figs, oy)) == NM_OK) {
+        for (int k = 0; k < j->np; k++) {
+            cairo_save(cr);
+            cairo_translate(cr, 0, oy[k]);
+            if (rc == NM_OK) rc = draw(&figs[k]);
+            cairo_restore(cr);
+            fig_free(&figs[k]);
+        }
+    }
+    cairo_status_t st = cairo_status(cr);
+    cairo_destroy(cr);
+    if (rc == NM_OK && st != CAIRO_STATUS_SUCCESS) rc = cairo_failed(st, j->path);
+    if (rc == NM_OK) rc = nm__viz_surface_finish(j->fmt, sf, f, j->path);
+    cairo_surface_destroy(sf);
+    return rc;
+}
+
+nm_status nm__viz_render(const nm_plot *fig_p, const nm__viz_panel *pn, int n_panels, const char *path) {
+    job j = {.p = fig_p, .pn = pn, .np = n_panels, .path = path};
+    nm_status rc = nm__viz_format(j.path, &j.fmt);
     if (rc) return rc;
     if ((rc = check_job(&j))) return rc;
     return nm_file_write_atomic(j.path, write_figure, &j);
 }
 
-nm_status nm_plot_lines(const nm_plot *p, const nm_series *s, int n_series, const char *path) {
-    job j = {.p = p, .bars = 0, .s = s, .ns = n_series, .path = path};
-    return plot(&j);
-}
-
-nm_status nm_plot_bars(const nm_plot *p, const char *const *group_labels, int n_groups, const nm_series *s,
-                       int n_series, const char *path) {
-    job j = {.p = p, .bars = 1, .s = s, .ns = n_series, .groups = group_labels, .ng = n_groups, .path = path};
-    return plot(&j);
-}
-
-/* ---- geometry for tests ------------------------------------------------------------- */
-
-static nm_status frame_of(const job *j, nm__viz_frame *out) {
-    nm_status rc = check_job(j);
+nm_status nm__viz_render_frames(const nm_plot *fig_p, const nm__viz_panel *pn, int n_panels, nm__viz_frame *out) {
+    job j = {.p = fig_p, .pn = pn, .np = n_panels};
+    nm_status rc = check_job(&j);
     if (rc) return rc;
     nm_plot p;
-    (void)check_plot(j->p, j->bars, &p);
+    (void)check_plot(j.p, 1, &p);
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, p.width, p.height);
     cairo_t *cr = cairo_create(sf);
-    fig g;
-    if ((rc = fig_init(&g, j, cr)) == NM_OK) {
-        *out = g.f;
-        fig_free(&g);
-    }
+    fig figs[MAX_PANELS];
+    double oy[MAX_PANELS];
+    if ((rc = layout_panels(&j, cr, figs, oy)) == NM_OK)
+        for (int k = 0; k < n_panels; k++) {
+            out[k] = figs[k].f;
+            out[k].top += oy[k];
+            out[k].bottom += oy[k];
+            fig_free(&figs[k]);
+        }
     cairo_destroy(cr);
     cairo_surface_destroy(sf);
     return rc;
 }
 
+/* One panel filling the figure. */
+static void single(nm__viz_panel *pn, const nm_plot *p, int bars, const nm_series *s, int ns, const char *const *groups,
+                   int ng) {
+    nm__viz_panel_default(pn);
+    if (p) pn->p = *p;
+    pn->bars = bars;
+    pn->s = s;
+    pn->ns = ns;
+    pn->groups = groups;
+    pn->ng = ng;
+}
+
+nm_status nm_plot_lines(const nm_plot *p, const nm_series *s, int n_series, const char *path) {
+    nm__viz_panel pn;
+    single(&pn, p, 0, s, n_series, NULL, 0);
+    return nm__viz_render(p, &pn, 1, path);
+}
+
+nm_status nm_plot_bars(const nm_plot *p, const char *const *group_labels, int n_groups, const nm_series *s,
+                       int n_series, const char *path) {
+    nm__viz_panel pn;
+    single(&pn, p, 1, s, n_series, group_labels, n_groups);
+    return nm__viz_render(p, &pn, 1, path);
+}
+
+/* ---- process-wide caches ------------------------------------------------------------- */
+
+void nm_viz_release(void) {
+    cairo_debug_reset_static_data();
+    /* fontconfig comes in through cairo; looked up rather than linked, so the library
+    ** needs no fontconfig development files to build */
+    void *self = dlopen(NULL, RTLD_NOW);
+    if (!self) return;
+    void (*fc_fini)(void) = NULL;
+    *(void **)&fc_fini = dlsym(self, "FcFini");
+    if (fc_fini) fc_fini();
+    dlclose(self);
+}
+
+/* ---- shared text -------------------------------------------------------------------- */
+
+void nm__viz_text(cairo_t *cr, double size, int bold, const char *text, double x, double y, double ax, double ay) {
+    draw_text(cr, size, bold, text, NULL, x, y, ax, ay, 0);
+}
+
+double nm__viz_text_width(cairo_t *cr, double size, int bold, const char *text) {
+    return measure(cr, size, bold, text, NULL).w;
+}
+
+/* ---- geometry for tests ------------------------------------------------------------- */
+
 nm_status nm__viz_lines_frame(const nm_plot *p, const nm_series *s, int n_series, nm__viz_frame *out) {
-    job j = {.p = p, .bars = 0, .s = s, .ns = n_series};
-    return frame_of(&j, out);
+    nm__viz_panel pn;
+    single(&pn, p, 0, s, n_series, NULL, 0);
+    return nm__viz_render_frames(p, &pn, 1, out);
 }
 
 nm_status nm__viz_bars_frame(const nm_plot *p, const char *const *group_labels, int n_groups, const nm_series *s,
                              int n_series, nm__viz_frame *out) {
-    job j = {.p = p, .bars = 1, .s = s, .ns = n_series, .groups = group_labels, .ng = n_groups};
-    return frame_of(&j, out);
+    nm__viz_panel pn;
+    single(&pn, p, 1, s, n_series, group_labels, n_groups);
+    return nm__viz_render_frames(p, &pn, 1, out);
 }
