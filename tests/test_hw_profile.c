@@ -194,7 +194,7 @@ static void test_shipped_values(void **state) {
     assert_true(p.neuron.tau_mem == 0.10f && p.neuron.v_th == 0.05f && p.neuron.noise == 0.01f);
     assert_int_equal(p.neuron.trim_bits, 6);
     assert_true(p.neuron.calib_noise == 0.05f);
-    assert_int_equal(p.neurons_per_core, 512);
+    assert_int_equal(p.neurons_per_core, 256);
     assert_true(energy(&p, "image_uj") == 2.4);
 
     assert_int_equal(nm_chip_profile_load("rram", &p), NM_OK);

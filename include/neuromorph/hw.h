@@ -271,6 +271,10 @@ typedef struct nm_chip_profile {
     int    n_energy;
     char   energy_name[NM_PROFILE_MAX_ENERGY][32];
     double energy_value[NM_PROFILE_MAX_ENERGY];
+    /* optional size fields for the mapping (module map); 0 when absent: synapse memory per
+    ** core (0: neurons x axons), the 2-d mesh of cores (0: about square), and whether a
+    ** neuron's inputs may be split over cores with partial sums added (-1: absent) */
+    int    synapses_per_core, mesh_x, mesh_y, fan_in_split;
 } nm_chip_profile;
 
 /* Loads a profile by name ("pcm": profiles/pcm.json from the profile directories) or by

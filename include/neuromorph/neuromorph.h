@@ -12,5 +12,6 @@
 #include "train.h"
 #include "hw.h"
 #include "viz.h"
+#include "map.h"
 
 #endif

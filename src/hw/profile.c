@@ -39,6 +39,10 @@
 **       "calibration": { "trim_bits" [0, 16], "trim_range" (0, 100], "noise" [0, 10] }
 **     },                             (as nm_neuron_mismatch; "noise" there is calib_noise)
 **     "size": { "cores", "neurons_per_core", "axons_per_core" },   integers >= 1
+**                                    optional: "synapses_per_core" (synapse memory, >= 1),
+**                                    "mesh_x", "mesh_y" (the cores' 2-d mesh, both or
+**                                    neither), "fan_in_split" (0/1: partial sums of one
+**                                    neuron may be added across cores)
 **     "time_scale": 1,               speed-up over biological time, > 0
 **     "energy": { "synaptic_op_pj": 23.6, "static_power_w": 0.1 },  optional, <= 16
 **                                    entries, >= 0, names ending in _pj, _uj or _w (the unit)
@@ -174,6 +178,14 @@ static const field size_fields[] = {
     {"neurons_per_core", T_INT, OFF(neurons_per_core), 1, 1, INT_MAX, 0},
     {"axons_per_core", T_INT, OFF(axons_per_core), 1, 1, INT_MAX, 0},
 };
+/* Optional size fields, for the mapping (module map); absent: 0 (fan_in_split: -1). */
+static const field size_optional[] = {
+    {"synapses_per_core", T_INT, OFF(synapses_per_core), 1, 1, INT_MAX, 0},
+    {"mesh_x", T_INT, OFF(mesh_x), 1, 1, 65536, 0},
+    {"mesh_y", T_INT, OFF(mesh_y), 1, 1, 65536, 0},
+    {"fan_in_split", T_INT, OFF(fan_in_split), 1, 0, 1, 0},
+};
+static const char *const size_optional_keys[] = {"synapses_per_core", "mesh_x", "mesh_y", "fan_in_split"};
 
 static const field top_fields[] = {
     {"weight_bits", T_INT, OFF(weight_bits), 1, 2, 32, ZERO_OK},
@@ -677,8 +689,23 @@ static nm_status load_file(const char *path, const char *want_name, nm_chip_prof
     {
         const field *t[1] = {size_fields};
         int n[1] = {COUNT(size_fields)};
-        if ((rc = parse_section(c, sz, "size", t, n, 1, NULL, 0, "the size")) || (rc = mark_seen(c, NULL, "size")))
+        if ((rc = parse_section(c, sz, "size", t, n, 1, size_optional_keys, COUNT(size_optional_keys), "the size")) ||
+            (rc = mark_seen(c, NULL, "size")))
             goto done;
+        p->fan_in_split = -1;
+        for (int i = 0; i < COUNT(size_optional); i++) {
+            json_t *fv = json_object_get(sz, size_optional[i].key);
+            if (fv && (rc = parse_field(c, &size_optional[i], "size", fv))) goto done;
+        }
+        if (p->mesh_x && p->mesh_y && (int64_t)p->mesh_x * p->mesh_y < p->cores) {
+            rc = perr(c, NM_RANGE, "size.mesh_x x size.mesh_y = %d x %d is fewer than the %d cores", p->mesh_x, p->mesh_y,
+                      p->cores);
+            goto done;
+        }
+        if (!p->mesh_x != !p->mesh_y) {
+            rc = perr(c, NM_FORMAT, "size.mesh_x and size.mesh_y go together (give both or neither)");
+            goto done;
+        }
     }
 
     json_t *en = json_object_get(root, "energy");
