@@ -5,10 +5,12 @@
 **   2. deploy it naively on samples of an analog PCM chip: the accuracy drops;
 **   3. chip-in-the-loop: fine-tune it with its forward passes on a chip sample;
 **   4. advance the devices' clock to a year, without and with global drift compensation;
-**   5. an energy estimate (a placeholder until the mapping and energy model lands).
+**   5. the energy and latency of one inference on the chip, mapped onto its cores, against a
+**      dense GPU baseline.
 **
-** Writes under --out the models, checkpoints, the JSON report and two figures: accuracy per
-** stage and accuracy against time after programming.
+** Writes under --out the models, checkpoints, the JSON report and the figures: the training
+** curve, the trained network's spikes, membrane traces and firing rates, accuracy per stage,
+** accuracy against time after programming and the conductances on the chip.
 */
 #include <errno.h>
 #include <math.h>
@@ -16,6 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <neuromorph/map.h>
+
+#include "figures.h"
 #include "train_args.h"
 
 #define DEMO_EPOCHS  20
@@ -82,7 +87,6 @@ static int figures(const char *dir, const stage_row *rows, int n_rows, const dou
     snprintf(path, sizeof path, "%s/fig_drift.png", dir);
     if ((st = nm_plot_lines(&p, lines, 2, path))) return cli_fail(st);
     nm_report_set_str(rep, "figures.drift", path);
-    printf("figures written to %s/fig_stages.png and %s/fig_drift.png\n", dir, dir);
     return 0;
 }
 
@@ -137,6 +141,7 @@ static int hardware_stages(const train_args *a, const char *model, const char *r
     la.lr = 2e-4f;
     if (quick) la.train_limit = QUICK_LOOP;
     la.checkpoint = loop_ckpt;
+    la.figures = NULL; /* stage 1's figures stay */
     if ((rc = run_training("demo-in-loop", &la, loop_model, loop_ckpt, loop_report, NULL))) goto done;
     if ((st = nm_graph_load(loop_model, &gl))) { rc = cli_fail(st); goto done; }
     if ((rc = chip_eval(gl, test, &tc, &(chip_eval_spec){&prof, DEMO_SAMPLES, 1, demo_times, 1, NM_DRIFT_COMP_NONE, 1, rep,
@@ -162,10 +167,28 @@ static int hardware_stages(const train_args *a, const char *model, const char *r
     rows[n_rows++] = (stage_row){"1 year later, global drift compensation", m1[N_TIMES - 1], s1[N_TIMES - 1]};
     print_table(rows, n_rows);
 
-    /* 5. energy */
-    printf("[5/5] Energy: a placeholder. The per-image energy of the mapped network comes with the\n"
-           "      mapping and energy model; until then the report holds the spike counts it will use.\n\n");
-    nm_report_set_str(rep, "energy.status", "placeholder: the energy model is not built yet");
+    /* 5. energy: the in-loop model mapped onto the chip's cores, its operations counted on
+    ** test images in software (the chip's counts differ only by its noise) */
+    printf("[5/5] Energy: the network mapped onto the '%s' chip's cores; operations counted on %d test\n"
+           "      images; per-operation energies from the profile's sources, against a dense GPU baseline\n",
+           DEMO_CHIP, quick ? 500 : 1000);
+    fflush(stdout);
+    {
+        nm_energy_result er;
+        nm_energy_counts ec;
+        nm_train_config etc = tc;
+        etc.test_limit = quick ? 500 : 1000;
+        char efig[4096];
+        snprintf(efig, sizeof efig, "%s/fig_energy.png", a->out);
+        if ((st = nm_energy_run(gl, &prof, test, &etc, &er, &ec, NULL))) { rc = cli_fail(st); goto done; }
+        printf("  energy per inference %.3g uJ, latency %.3g ms, %d chip%s; dense GPU baseline %.3g uJ (%.0fx)\n",
+               er.energy_j * 1e6, er.latency_s * 1e3, er.chips, er.chips == 1 ? "" : "s", er.gpu_j * 1e6, er.ratio);
+        for (int k = 0; k < er.n_terms; k++)
+            if (er.term_j[k] > 0) printf("    %-22s %10.3g uJ\n", er.term[k], er.term_j[k] * 1e6);
+        printf("\n");
+        nm_energy_report(&er, &ec, rep, "energy");
+        if ((st = nm_energy_plot(&er, "Energy per inference on the pcm chip", efig))) { rc = cli_fail(st); goto done; }
+    }
 
     for (int i = 0; i < n_rows; i++) {
         nm_report *item = nm_report_create(NULL);
@@ -175,7 +198,12 @@ static int hardware_stages(const train_args *a, const char *model, const char *r
         nm_report_push_obj(rep, "stages", item);
     }
     nm_report_set_str(rep, "in_loop_model", loop_model);
-    if ((rc = figures(a->out, rows, n_rows, m0, s0, m1, s1, rep))) goto done;
+    if ((rc = figures(a->out, rows, n_rows, m0, s0, m1, s1, rep)) ||
+        (rc = fig_conductances(gl, &prof, 1, demo_times, N_TIMES, a->out, rep)))
+        goto done;
+    if (a->figures) nm_report_set_str(rep, "figures.dir", a->figures);
+    printf("figures written to %s/: fig_curve, fig_raster, fig_traces, fig_rates, fig_inputs, fig_stages, fig_drift, fig_conductance, fig_energy (.png)\n",
+           a->out);
     if ((st = nm_report_write(rep, report))) rc = cli_fail(st);
     else printf("report written to %s\n", report);
 done:
@@ -202,9 +230,12 @@ int cmd_demo(int argc, char **argv) {
                    "One pipeline on Fashion-MNIST: trains a 784-1000-10 LIF network (25 steps of 1 ms,\n"
                    "constant-current input, 20 epochs); deploys it on 3 samples of the 'pcm' analog chip\n"
                    "profile; recovers accuracy with one epoch of chip-in-the-loop training; reads the chips\n"
-                   "1 s to 1 year after programming without and with global drift compensation. Writes\n"
-                   "DIR/model.nmm, DIR/model_in_loop.nmm, checkpoints, DIR/report.json and the figures\n"
-                   "DIR/fig_stages.png and DIR/fig_drift.png. About 10 minutes on 2 cores; --quick: about 1.\n"
+                   "1 s to 1 year after programming without and with global drift compensation; maps the\n"
+                   "network onto the chip's cores and estimates its energy per inference against a GPU.\n"
+                   "Writes DIR/model.nmm, DIR/model_in_loop.nmm, checkpoints, DIR/report.json and the figures\n"
+                   "DIR/fig_*.png (training curve, raster, traces, firing rates, stages, drift, conductances,\n"
+                   "energy; --figures DIR2 puts the first four there). About 10 minutes on 2 cores; --quick:\n"
+                   "about 1.\n"
                    "The hardware options of `train` are accepted but the demo sets its own for stage 3.",
                    table, n);
         return 0;
@@ -229,6 +260,7 @@ int cmd_demo(int argc, char **argv) {
     snprintf(report, sizeof report, "%s/report.json", a.out);
     if (!a.checkpoint) a.checkpoint = ckpt;
     if (!a.report) a.report = report;
+    if (!a.figures) a.figures = a.out; /* the demo always draws */
     cli_install_signals();
     printf("neuromorph demo: a spiking network learns Fashion-MNIST, then meets an analog chip\n"
            "  data    %s\n  model   %s, LIF hidden layer(s), leaky readout\n  output  %s/\n\n[1/5] Train in software\n",

@@ -1,12 +1,15 @@
 /*
 ** neuromorph eval: accuracy, spikes per sample per layer and firing rates of a model; with
 ** --chip, the accuracy of chip samples of a profile at chosen device times (mean and spread
-** over samples).
+** over samples). --figures DIR draws the spikes, membrane traces and firing rates of the
+** model and, with --chip, the accuracy against device time and the first sample's
+** conductances.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "figures.h"
 #include "train_args.h"
 
 #define MAX_TIMES 16
@@ -41,7 +44,7 @@ static int parse_times(const char *list, double *t, int *n) {
 int cmd_eval(int argc, char **argv) {
     train_args a;
     train_args_default(&a);
-    const char *model = NULL, *chip = NULL, *time_list = "1s";
+    const char *model = NULL, *chip = NULL, *time_list = "1s", *figures = NULL;
     int batch = 500, samples = 10;
     uint64_t chip_seed = 1;
     opt table[] = {
@@ -50,7 +53,7 @@ int cmd_eval(int argc, char **argv) {
         {"data", OPT_STR, &a.data, "DIR", "idx dataset directory (default " NM_DEFAULT_DATA_DIR ")", 1, 0, 0},
         {"steps", OPT_INT, &a.steps, "T", "time steps per sample (default 25)", 1, 100000, 0},
         {"dt", OPT_FLOAT, &a.dt, "S", "time step in seconds (default 1e-3)", 1e-9, 10, 0},
-        {"encoding", OPT_STR, &a.encoding, "E", "input coding: current, rate or latency (default current)", 1, 0, 0},
+        {"encoding", OPT_STR, &a.encoding, "E", "input coding: current, rate, latency, or frames for an event dataset (default current)", 1, 0, 0},
         {"readout", OPT_STR, &a.readout, "R", "mean, max or count (default: count for a spiking readout, else mean)", 1, 0, 0},
         {"sparse", OPT_STR, &a.sparse, "M", "spike-sparse gather path: auto, never or always (default auto)", 1, 0, 0},
         {"batch", OPT_INT, &batch, "N", "evaluation batch (default 500)", 1, 65536, 0},
@@ -61,6 +64,7 @@ int cmd_eval(int argc, char **argv) {
         {"chip-seed", OPT_U64, &chip_seed, "N", "seed of the first chip sample; sample k uses N + k (default 1)", 1, 0, 0},
         {"drift-comp", OPT_STR, &a.drift_comp, "M", "drift compensation: none, global or column (default none)", 1, 0, 0},
         {"out", OPT_STR, &a.report, "PATH", "write a JSON report here", 1, 0, 0},
+        {"figures", OPT_STR, &figures, "DIR", "write figures here: raster, traces, firing rates (with --chip: accuracy over time, conductances)", 1, 0, 0},
         {"seed", OPT_U64, &a.seed, "N", "random seed of rate coding (default 1)", 1, 0, 0},
         {"threads", OPT_INT, &a.threads, "N", "threads (default: all cores)", 0, 1024, 0},
         {"quiet", OPT_FLAG, &a.quiet, NULL, "print only the accuracy line", 1, 0, 0},
@@ -72,7 +76,9 @@ int cmd_eval(int argc, char **argv) {
                    "Runs a trained model over the test split and reports accuracy, spikes per sample\n"
                    "(per layer) and mean firing rates. With --chip, also realizes the model on --samples\n"
                    "chip samples of a profile and reports the accuracy, mean +- std over samples, at\n"
-                   "each --time after programming, optionally with drift compensation.",
+                   "each --time after programming, optionally with drift compensation. --figures DIR\n"
+                   "draws the spikes, membrane traces and firing rates of a few test samples and, with\n"
+                   "--chip, the accuracy against device time and the first sample's conductances.",
                    table, n);
         return 0;
     }
@@ -94,6 +100,7 @@ int cmd_eval(int argc, char **argv) {
     }
     nm_drift_comp dc;
     if ((rc = parse_drift_comp("eval", a.drift_comp, &dc))) return rc;
+    if (figures && (rc = fig_mkdir("eval", figures))) return rc;
     if (chip) {
         if ((rc = parse_times(time_list, times, &n_times))) return rc;
         nm_status ps = nm_chip_profile_load(chip, &prof);
@@ -111,7 +118,9 @@ int cmd_eval(int argc, char **argv) {
     if (st) return cli_fail(st);
     if (!strcmp(a.readout, "auto"))
         tc.readout = nm_node_kind_spiking(nm_graph_node(g, nm_graph_readout(g))->kind) ? NM_READOUT_COUNT : NM_READOUT_MEAN;
-    if ((st = nm_dataset_load_dir(a.data, "t10k", &test))) { rc = cli_fail(st); goto done; }
+    /* an event dataset (neuromorph events emulate) loads as frames, binned as it was made */
+    st = nm_event_set_is_dir(a.data) ? nm_event_set_load_dir(a.data, "t10k", 0, &test) : nm_dataset_load_dir(a.data, "t10k", &test);
+    if (st) { rc = cli_fail(st); goto done; }
     if ((st = nm_evaluate(g, test, &tc, &ev))) { rc = cli_fail(st); goto done; }
 
     printf("%saccuracy %.2f%% on %lld samples  loss %.4f  spikes per sample %.1f  (%.2f s)\n", chip ? "software " : "", 100 * ev.accuracy,
@@ -132,10 +141,19 @@ int cmd_eval(int argc, char **argv) {
         nm_report_set_str(rep, "config.readout", nm_readout_name(tc.readout));
         report_eval(rep, "test", g, &ev);
     }
+    if (figures && (rc = fig_activity(g, test, &tc, figures, rep))) goto done;
     if (chip) {
-        const chip_eval_spec spec = {&prof, samples, chip_seed, times, n_times, dc, a.quiet, rep, "chip", NULL, NULL};
+        double mean[MAX_TIMES], sd[MAX_TIMES];
+        const chip_eval_spec spec = {&prof, samples, chip_seed, times, n_times, dc, a.quiet, rep, "chip", mean, sd};
         if ((rc = chip_eval(g, test, &tc, &spec))) goto done;
+        char label[96];
+        snprintf(label, sizeof label, "chip '%s', %d sample%s, drift compensation %s", prof.name, samples, samples == 1 ? "" : "s",
+                 nm_drift_comp_name(dc));
+        if (figures && ((rc = fig_chip_time(times, mean, sd, n_times, label, "fig_chip_time", figures, rep)) ||
+                        (rc = fig_conductances(g, &prof, chip_seed, times, n_times, figures, rep))))
+            goto done;
     }
+    if (figures) printf("figures written to %s/\n", figures);
     if (rep && (st = nm_report_write(rep, a.report))) { rc = cli_fail(st); goto done; }
 done:
     nm_report_destroy(rep);

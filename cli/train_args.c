@@ -2,6 +2,7 @@
 ** Shared training options and the training run behind `neuromorph train` and `demo`.
 */
 #include "train_args.h"
+#include "figures.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ int train_args_table(train_args *a, opt *t) {
     O("sparse", OPT_STR, &a->sparse, "M", "spike-sparse gather path: auto, never or always (default auto)", 1, 0);
     O("steps", OPT_INT, &a->steps, "T", "time steps per sample (default 25)", 1, 100000);
     O("dt", OPT_FLOAT, &a->dt, "S", "time step in seconds (default 1e-3)", 1e-9, 10);
-    O("encoding", OPT_STR, &a->encoding, "E", "input coding: current, rate or latency (default current)", 1, 0);
+    O("encoding", OPT_STR, &a->encoding, "E", "input coding: current, rate, latency, or frames for an event dataset (default current)", 1, 0);
     O("readout", OPT_STR, &a->readout, "R", "scores: mean or max membrane, or spike count (default: mean, count for a lif readout)", 1, 0);
     O("surrogate", OPT_STR, &a->surrogate, "S", "fast-sigmoid, arctan, triangle, superspike or straight-through", 1, 0);
     O("slope", OPT_FLOAT, &a->slope, "K", "surrogate slope (default: the surrogate's own)", 1e-6, 1e6);
@@ -89,6 +90,7 @@ int train_args_table(train_args *a, opt *t) {
     O("checkpoint-every", OPT_FLOAT, &a->ckpt_every, "S", "seconds between mid-epoch checkpoints (default 60)", 0, 1e9);
     O("resume", OPT_FLAG, &a->resume, NULL, "continue from the checkpoint if there is one", 1, 0);
     O("report", OPT_STR, &a->report, "PATH", "JSON report path", 1, 0);
+    O("figures", OPT_STR, &a->figures, "DIR", "write figures here: training curve, raster, traces, firing rates", 1, 0);
     O("seed", OPT_U64, &a->seed, "N", "random seed (default 1)", 1, 0);
     O("threads", OPT_INT, &a->threads, "N", "threads (default: all cores)", 0, 1024);
     O("quiet", OPT_FLAG, &a->quiet, NULL, "no progress bar or per-epoch lines", 1, 0);
@@ -182,9 +184,11 @@ int train_args_configure(const train_args *a, nm_train_config *tc, nm_spec_optio
 }
 
 int load_sets(const char *dir, nm_dataset **train, nm_dataset **test) {
-    nm_status rc = nm_dataset_load_dir(dir, "train", train);
+    /* An event dataset (neuromorph events emulate) loads as frames, binned as it was made. */
+    int ev = nm_event_set_is_dir(dir);
+    nm_status rc = ev ? nm_event_set_load_dir(dir, "train", 0, train) : nm_dataset_load_dir(dir, "train", train);
     if (rc) return cli_fail(rc);
-    rc = nm_dataset_load_dir(dir, "t10k", test);
+    rc = ev ? nm_event_set_load_dir(dir, "t10k", 0, test) : nm_dataset_load_dir(dir, "t10k", test);
     if (rc) {
         nm_dataset_destroy(*train);
         *train = NULL;
@@ -349,6 +353,9 @@ int run_training(const char *command, const train_args *a, const char *model_pat
     if (hr.ins) printf("in-situ %s updates: %lld transfers to the devices\n", a->insitu, (long long)nm_insitu_transfers(hr.ins));
     if (model_path && !a->quiet) printf("model saved to %s\n", model_path);
 
+    if (a->figures && ((code = fig_mkdir(command, a->figures)) || (code = fig_curve(res, a->figures, NULL)) ||
+                       (code = fig_activity(g, test, &tc, a->figures, NULL))))
+        goto done;
     if (report_path) {
         rep = nm_report_create(command);
         char spec[256];
@@ -421,6 +428,7 @@ int run_training(const char *command, const train_args *a, const char *model_pat
         nm_report_set_bool(rep, "train.resumed", res->resumed);
         nm_report_set_num(rep, "peak_memory_mib", nm_peak_rss_bytes() / 1048576.0);
         if (model_path) nm_report_set_str(rep, "model", model_path);
+        if (a->figures) nm_report_set_str(rep, "figures.dir", a->figures);
         if ((rc = nm_report_write(rep, report_path))) { code = cli_fail(rc); goto done; }
         if (!a->quiet) printf("report written to %s\n", report_path);
     }
