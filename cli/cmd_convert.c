@@ -44,17 +44,6 @@ static int parse_steps(const char *list, int *steps, int *n) {
     return 0;
 }
 
-static char *with_suffix(const char *path, const char *suffix) {
-    size_t n = strlen(path);
-    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
-    if (dot && (!slash || dot > slash) && dot != path) n = (size_t)(dot - path);
-    char *s = malloc(n + strlen(suffix) + 1);
-    if (!s) return NULL;
-    memcpy(s, path, n);
-    strcpy(s + n, suffix);
-    return s;
-}
-
 int cmd_convert(int argc, char **argv) {
     int help = 0, quiet = 0, threads = 0, ann_epochs = 10, ann_batch = 100, batch = 50;
     const char *ann_path = NULL, *arch = NULL, *data = NM_DEFAULT_DATA_DIR, *out = "snn.nmm", *ann_out = NULL;
@@ -161,7 +150,7 @@ int cmd_convert(int argc, char **argv) {
         ann_seconds = ar.seconds;
         if (!quiet) printf("ANN %s: %d epochs, train loss %.4f, train %.2f%%, %.1f s\n", arch, ann_epochs, ar.train_loss,
                            100 * ar.train_acc, ar.seconds);
-        const char *ap = ann_out ? ann_out : (ann_def = with_suffix(out, "_ann.nmm"));
+        const char *ap = ann_out ? ann_out : (ann_def = cli_sibling(out, "_ann.nmm"));
         if (!ap || (st = nm_graph_save(ann, ap))) {
             cli_fail(ap ? st : NM_NOMEM);
             goto done;
@@ -230,7 +219,7 @@ int cmd_convert(int argc, char **argv) {
     nm_report_set_num(rep, "train_seconds", ann_seconds + conv_seconds);
     nm_report_set_str(rep, "snn.model", out);
     nm_report_set_int(rep, "seed", (int64_t)seed);
-    const char *rp = report ? report : (rep_def = with_suffix(out, ".json"));
+    const char *rp = report ? report : (rep_def = cli_sibling(out, ".json"));
     if (!rp || (st = nm_report_write(rep, rp))) {
         cli_fail(rp ? st : NM_NOMEM);
         goto done;

@@ -215,16 +215,7 @@ static int train_evolve(int argc, char **argv) {
     nm_report_set_int(rep, "test.samples", ev.n);
     nm_report_set_num(rep, "test.spikes_per_sample", ev.spikes_per_sample);
     const char *rp = report;
-    if (!rp) {
-        size_t k = strlen(out);
-        const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
-        if (dot && (!slash || dot > slash)) k = (size_t)(dot - out);
-        if ((rep_def = malloc(k + 6))) {
-            memcpy(rep_def, out, k);
-            strcpy(rep_def + k, ".json");
-        }
-        rp = rep_def;
-    }
+    if (!rp) rp = rep_def = cli_sibling(out, ".json");
     if (!rp || (st = nm_report_write(rep, rp))) {
         cli_fail(rp ? st : NM_NOMEM);
         goto done;

@@ -6,18 +6,6 @@
 
 #include "train_args.h"
 
-/* "dir/model.nmm" -> "dir/model" + suffix (the extension, if any, is replaced). */
-static char *sibling(const char *path, const char *suffix) {
-    size_t n = strlen(path);
-    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
-    if (dot && (!slash || dot > slash) && dot != path) n = (size_t)(dot - path);
-    char *s = malloc(n + strlen(suffix) + 1);
-    if (!s) return NULL;
-    memcpy(s, path, n);
-    strcpy(s + n, suffix);
-    return s;
-}
-
 int cmd_train(int argc, char **argv) {
     /* The rules without backpropagation have their own options (cmd_learn.c). */
     for (int i = 1; i < argc; i++) {
@@ -43,8 +31,8 @@ int cmd_train(int argc, char **argv) {
     }
     if (rc) return rc;
     cli_install_signals();
-    char *ckpt = a.checkpoint ? NULL : sibling(a.out, ".ckpt");
-    char *report = a.report ? NULL : sibling(a.out, ".json");
+    char *ckpt = a.checkpoint ? NULL : cli_sibling(a.out, ".ckpt");
+    char *report = a.report ? NULL : cli_sibling(a.out, ".json");
     rc = run_training("train", &a, a.out, a.checkpoint ? a.checkpoint : ckpt, a.report ? a.report : report, NULL);
     free(ckpt);
     free(report);

@@ -132,3 +132,14 @@ void opts_usage(FILE *f, const char *cmd, const char *usage, const char *about, 
         fprintf(f, "  %-26s %s\n", left, table[i].help);
     }
 }
+
+char *cli_sibling(const char *path, const char *suffix) {
+    size_t n = strlen(path);
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (dot && (!slash || dot > slash) && dot != path) n = (size_t)(dot - path);
+    char *s = malloc(n + strlen(suffix) + 1);
+    if (!s) return NULL;
+    memcpy(s, path, n);
+    strcpy(s + n, suffix);
+    return s;
+}

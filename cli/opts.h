@@ -31,6 +31,10 @@ const opt *opts_find(const opt *table, int n, const char *name);
 ** and returns 1, the exit code for a failed command. */
 int cli_fail(int status);
 
+/* "dir/model.nmm" -> "dir/model" + suffix (the extension, if any, is replaced); malloc'd,
+** NULL when out of memory. Names the files written beside a model (checkpoint, report). */
+char *cli_sibling(const char *path, const char *suffix);
+
 /* Set by SIGINT/SIGTERM; training checkpoints and stops when it is set. */
 #include <signal.h>
 extern volatile sig_atomic_t cli_stop;

@@ -344,13 +344,31 @@ static void arrays_at(nm_xbar *xb, double t);
 static void drift_baseline(nm_xbar *xb);
 static void drift_update(nm_xbar *xb);
 
+/* How a weight spreads over the pairs: |w| R (R = sum of F_k) filled from the lowest pair up,
+** pair k holding (|w| R - lo_k) / F_k, lo_k the sum of the F below it. */
+typedef struct pair_map {
+    int   P;
+    float R, lo[4], inv_F[4];
+} pair_map;
+
+static pair_map pair_map_of(const nm_xbar *xb) {
+    pair_map m = {xb->cfg.n_pairs, 0.0f, {0}, {0}};
+    double R = 0.0, F = 1.0;
+    for (int k = 0; k < m.P; k++, F *= xb->cfg.pair_base) {
+        m.lo[k] = (float)R;
+        m.inv_F[k] = (float)(1.0 / F);
+        R += F;
+    }
+    m.R = (float)R;
+    return m;
+}
+
 /* The conductance (units of g_max) of pair k's side (0 holds w > 0, 1 holds w < 0) for a
-** weight w = W / s: |w| R filled from the lowest pair up (Rf = R, lo = the pairs below k,
-** inv_F = 1 / F_k). */
-static inline float pair_target(float w, int side, int P, float Rf, float lo, float inv_F) {
+** weight w = W / s. */
+static inline float pair_target(float w, int side, const pair_map *m, int k) {
     const float mag = side ? -w : w;
     if (!(mag > 0.0f)) return 0.0f;
-    const float g = P == 1 ? mag : (mag * Rf - lo) * inv_F;
+    const float g = m->P == 1 ? mag : (mag * m->R - m->lo[k]) * m->inv_F[k];
     return g < 0.0f ? 0.0f : (g > 1.0f ? 1.0f : g);
 }
 
@@ -369,18 +387,12 @@ nm_status nm_xbar_program(nm_xbar *xb, const float *W, uint64_t seed, uint64_t s
     /* the targets go through weff and var, which arrays_at rewrites below: a chip in a
     ** training loop re-programs every step, and fresh buffers would cost page faults */
     float *target = xb->weff, *tq = xb->var;
-    const int P = xb->cfg.n_pairs;
-    const double base = xb->cfg.pair_base;
-    double R = 0.0, F = 1.0;
-    for (int k = 0; k < P; k++, F *= base) R += F;
-    F = 1.0;
-    double lower = 0.0;
-    for (int k = 0; k < P; k++, lower += F, F *= base) {
-        const float Rf = (float)R, lo = (float)lower, inv_F = (float)(1.0 / F);
+    const pair_map pm = pair_map_of(xb);
+    for (int k = 0; k < pm.P; k++) {
         for (int side = 0; side < 2; side++) {
             const int d = 2 * k + side;
             #pragma omp parallel for schedule(static) if (n_w >= PAR_MIN)
-            for (int64_t e = 0; e < n_w; e++) target[e] = pair_target(W[e] / s, side, P, Rf, lo, inv_F);
+            for (int64_t e = 0; e < n_w; e++) target[e] = pair_target(W[e] / s, side, &pm, k);
             nm_device_quantize(xb->dev, target, n_w, tq);
             xb->dev->ops->program(xb->dev, tq, n_w, seed, dev_stream(stream, d), xb->g_prog + (size_t)d * n_w,
                                   xb->n_state ? xb->state + (size_t)d * n_w * xb->n_state : NULL);
@@ -421,17 +433,11 @@ nm_status nm_xbar_reprogram(nm_xbar *xb, const float *W, float *W_last, float to
     if (n_written) *n_written = m;
     if (m == 0) return NM_OK;
     float *tgt = xb->rp_buf, *tq = tgt + n_w, *gp = tq + n_w, *st = gp + n_w;
-    const int P = xb->cfg.n_pairs;
-    const double base = xb->cfg.pair_base;
-    double R = 0.0, F = 1.0;
-    for (int k = 0; k < P; k++, F *= base) R += F;
-    F = 1.0;
-    double lower = 0.0;
-    for (int k = 0; k < P; k++, lower += F, F *= base) {
-        const float Rf = (float)R, lo = (float)lower, inv_F = (float)(1.0 / F);
+    const pair_map pm = pair_map_of(xb);
+    for (int k = 0; k < pm.P; k++) {
         for (int side = 0; side < 2; side++) {
             const int d = 2 * k + side;
-            for (int64_t q = 0; q < m; q++) tgt[q] = pair_target(W[xb->rp_idx[q]] / s, side, P, Rf, lo, inv_F);
+            for (int64_t q = 0; q < m; q++) tgt[q] = pair_target(W[xb->rp_idx[q]] / s, side, &pm, k);
             nm_device_quantize(xb->dev, tgt, m, tq);
             /* the stream is the crossbar's; a fresh seed keys this write's draws */
             xb->dev->ops->program(xb->dev, tq, m, seed, dev_stream(xb->stream, d), gp, ns ? st : NULL);
