@@ -64,7 +64,7 @@ test)
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer build: every test"
     configure_build build-asan -DNM_SANITIZE=ON -DNM_NATIVE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure)
-    echo "== fuzz targets (clang libFuzzer + ASan/UBSan), 20 s each"
+    echo "== fuzz targets (clang libFuzzer + ASan/UBSan), 20 s each; the NIR corpus replayed"
     CC=clang configure_build build-fuzz -DNM_FUZZ=ON -DNM_SANITIZE=ON -DNM_OPENMP=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
     (cd build-fuzz && ctest --output-on-failure -R '^fuzz_')
     ;;
