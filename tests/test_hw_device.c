@@ -576,6 +576,9 @@ static void test_table(void **st) {
     ASSERT_MSG(nm_device_table_load(write_tmp("dev_std.txt", "0 0 0\n1 0.9 -0.1\n"), &p), NM_FORMAT,
                "line 2: std must be >= 0");
     ASSERT_MSG(nm_device_table_load(write_tmp("dev_junk.txt", "0 0 0 junk\n1 1 0\n"), &p), NM_FORMAT, "line 1:");
+    /* finite as a double, infinite as the float the table keeps (found by fuzz_profile) */
+    ASSERT_MSG(nm_device_table_load(write_tmp("dev_huge.txt", "0 0 0.01\n0.5 1e94 0.04\n1 0.97 0.05\n"), &p), NM_FORMAT,
+               "line 2: expected three numbers");
     ASSERT_MSG(nm_device_table_load(write_tmp("dev_range.txt", "0 0 0\n2 1 0\n"), &p), NM_FORMAT, "line 2: target 2");
     ASSERT_MSG(nm_device_table_load(write_tmp("dev_one.txt", "# one row\n0.5 0.5 0.1\n"), &p), NM_FORMAT,
                "at least 2 rows");

@@ -20,6 +20,7 @@
 #include "hw_impl.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,7 +562,8 @@ nm_status nm_device_table_load(const char *path, nm_device_params *p) {
         for (; k < 3; k++) {
             errno = 0;
             v[k] = strtod(s, &end);
-            if (end == s || errno == ERANGE || !isfinite(v[k])) break;
+            /* the table is kept in float: a value beyond FLT_MAX would become inf */
+            if (end == s || errno == ERANGE || !isfinite(v[k]) || fabs(v[k]) > FLT_MAX) break;
             s = end;
         }
         while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
