@@ -118,9 +118,7 @@ int cmd_eval(int argc, char **argv) {
     if (st) return cli_fail(st);
     if (!strcmp(a.readout, "auto"))
         tc.readout = nm_node_kind_spiking(nm_graph_node(g, nm_graph_readout(g))->kind) ? NM_READOUT_COUNT : NM_READOUT_MEAN;
-    /* an event dataset (neuromorph events emulate) loads as frames, binned as it was made */
-    st = nm_event_set_is_dir(a.data) ? nm_event_set_load_dir(a.data, "t10k", 0, &test) : nm_dataset_load_dir(a.data, "t10k", &test);
-    if (st) { rc = cli_fail(st); goto done; }
+    if ((st = load_split(a.data, "t10k", &test))) { rc = cli_fail(st); goto done; }
     if ((st = nm_evaluate(g, test, &tc, &ev))) { rc = cli_fail(st); goto done; }
 
     printf("%saccuracy %.2f%% on %lld samples  loss %.4f  spikes per sample %.1f  (%.2f s)\n", chip ? "software " : "", 100 * ev.accuracy,

@@ -183,12 +183,15 @@ int train_args_configure(const train_args *a, nm_train_config *tc, nm_spec_optio
     return rc ? cli_fail(rc) : 0;
 }
 
-int load_sets(const char *dir, nm_dataset **train, nm_dataset **test) {
+nm_status load_split(const char *dir, const char *split, nm_dataset **out) {
     /* An event dataset (neuromorph events emulate) loads as frames, binned as it was made. */
-    int ev = nm_event_set_is_dir(dir);
-    nm_status rc = ev ? nm_event_set_load_dir(dir, "train", 0, train) : nm_dataset_load_dir(dir, "train", train);
+    return nm_event_set_is_dir(dir) ? nm_event_set_load_dir(dir, split, 0, out) : nm_dataset_load_dir(dir, split, out);
+}
+
+int load_sets(const char *dir, nm_dataset **train, nm_dataset **test) {
+    nm_status rc = load_split(dir, "train", train);
     if (rc) return cli_fail(rc);
-    rc = ev ? nm_event_set_load_dir(dir, "t10k", 0, test) : nm_dataset_load_dir(dir, "t10k", test);
+    rc = load_split(dir, "t10k", test);
     if (rc) {
         nm_dataset_destroy(*train);
         *train = NULL;

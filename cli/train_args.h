@@ -40,6 +40,8 @@ int  train_args_table(train_args *a, opt *table);
 int  train_args_configure(const train_args *a, nm_train_config *tc, nm_spec_options *so);
 /* Loads the train and test sets of --data. */
 int  load_sets(const char *dir, nm_dataset **train, nm_dataset **test);
+/* One split ("train", "t10k") of an idx directory or of an event dataset's directory. */
+nm_status load_split(const char *dir, const char *split, nm_dataset **out);
 /* Runs a whole training run: builds or resumes the model, trains, evaluates, saves the
 ** model to model_path and the report to report_path (either may be NULL). Returns the
 ** exit code. *eval_out gets the final test evaluation. */

@@ -413,23 +413,21 @@ nm_status nm_xbar_reprogram(nm_xbar *xb, const float *W, float *W_last, float to
     if (!xb->programmed) return nm__error(NM_INVAL, "xbar reprogram: the crossbar was never programmed");
     if (!(isfinite(tol) && tol >= 0.0f)) return nm__error(NM_INVAL, "xbar reprogram: tol must be >= 0, not %g", (double)tol);
     const int64_t n_w = xb->n_w;
-    const float s = xb->scale;
-    for (int64_t e = 0; e < n_w; e++) {
-        /* the scale stays: a weight beyond it saturates its device at g_max, as on a chip */
-        if (!isfinite(W[e]))
-            return nm__error(NM_INVAL, "xbar reprogram: W[%lld, %lld] = %g is not finite", (long long)(e / xb->n_in),
-                             (long long)(e % xb->n_in), (double)W[e]);
-    }
     const int ns = xb->n_state;
     if (!xb->rp_idx) {
         xb->rp_idx = nm_alloc(sizeof(int64_t) * n_w);
         xb->rp_buf = nm_alloc(sizeof(float) * n_w * (3 + ns));
         if (!xb->rp_idx || !xb->rp_buf) return nm__error(NM_NOMEM, "xbar reprogram: out of memory");
     }
+    /* the scale stays: a weight beyond it saturates its device at g_max, as on a chip */
+    const float s = xb->scale, lim = tol * s;
     int64_t m = 0;
-    const float lim = tol * s;
-    for (int64_t e = 0; e < n_w; e++)
+    for (int64_t e = 0; e < n_w; e++) {
+        if (!isfinite(W[e]))
+            return nm__error(NM_INVAL, "xbar reprogram: W[%lld, %lld] = %g is not finite", (long long)(e / xb->n_in),
+                             (long long)(e % xb->n_in), (double)W[e]);
         if (fabsf(W[e] - W_last[e]) > lim) xb->rp_idx[m++] = e;
+    }
     if (n_written) *n_written = m;
     if (m == 0) return NM_OK;
     float *tgt = xb->rp_buf, *tq = tgt + n_w, *gp = tq + n_w, *st = gp + n_w;
