@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: the build, the libraries, and the default data set.
-DEPS=(build-essential cmake pkg-config libopenblas-openmp-dev libjansson-dev libcairo2-dev fonts-dejavu-core zlib1g-dev libhdf5-dev liblz4-dev libzstd-dev libmetis-dev jq dataset-fashion-mnist)
+DEPS=(build-essential cmake pkg-config libopenblas-openmp-dev libjansson-dev libcairo2-dev fonts-dejavu-core zlib1g-dev libhdf5-dev liblz4-dev libzstd-dev libmetis-dev libopenmpi-dev openmpi-bin jq dataset-fashion-mnist)
 # Only the test run needs these: the test framework and clang's libFuzzer.
 TEST_DEPS=(libcmocka-dev clang libclang-rt-14-dev)
 

@@ -24,6 +24,7 @@ static void usage(FILE *f) {
             "  convert convert a trained ReLU network (ANN) into a spiking network\n"
             "  map     place a model onto a chip's cores: utilization, routing, what does not fit\n"
             "  energy  energy and latency per inference on a chip, NeuroBench metrics, GPU baseline\n"
+            "  sim     simulate a large spiking network from a description file (threads, MPI)\n"
             "  version print the version\n\n"
             "Run 'neuromorph COMMAND --help' for a command's options.\n");
 }
@@ -53,6 +54,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "energy")) return cmd_energy(argc - 1, argv + 1);
     if (!strcmp(cmd, "map")) return cmd_map(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sim")) return cmd_sim(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sim")) return cmd_sim(argc - 1, argv + 1);
     fprintf(stderr, "neuromorph: unknown command '%s' (see neuromorph --help)\n", cmd);
     return 2;
 }

@@ -51,6 +51,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_energy(int argc, char **argv);
 int cmd_map(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 /* `train --method stdp|evolve`: the learning rules without backpropagation (cmd_learn.c). */
 int cmd_train_method(const char *method, int argc, char **argv);
 

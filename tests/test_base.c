@@ -175,6 +175,28 @@ static void test_philox_kat(void **state) {
     }
 }
 
+static void test_philox_lanes(void **state) {
+    (void)state;
+    /* The vector form gives each lane's scalar block, for 0..130 lanes (over the 64-lane chunk). */
+    enum { N = 131 };
+    uint32_t c[4][N], o[4][N];
+    const uint32_t key[2] = {0xa4093822u, 0x299f31d0u};
+    for (int i = 0; i < N; i++) {
+        c[0][i] = 0x243f6a88u * (uint32_t)i;
+        c[1][i] = (uint32_t)i;
+        c[2][i] = ~(uint32_t)i;
+        c[3][i] = 0x03707344u ^ (uint32_t)(i << 7);
+    }
+    for (int n = 0; n <= N; n += 13) {
+        nm_philox4x32_lanes(n, c[0], c[1], c[2], c[3], key, o[0], o[1], o[2], o[3]);
+        for (int i = 0; i < n; i++) {
+            uint32_t ctr[4] = {c[0][i], c[1][i], c[2][i], c[3][i]}, out[4];
+            nm_philox4x32(ctr, key, out);
+            for (int j = 0; j < 4; j++) assert_int_equal(o[j][i], out[j]);
+        }
+    }
+}
+
 static void test_rng_layout(void **state) {
     (void)state;
     /* The documented mapping: key = seed halves, counter = {block, stream}. */
@@ -782,6 +804,7 @@ int main(void) {
         cmocka_unit_test(test_error_per_thread),
         cmocka_unit_test(test_assert_aborts),
         cmocka_unit_test(test_philox_kat),
+        cmocka_unit_test(test_philox_lanes),
         cmocka_unit_test(test_rng_layout),
         cmocka_unit_test(test_rng_reproducible),
         cmocka_unit_test(test_uniform_at),

@@ -320,6 +320,32 @@ int       nm_event_set_is_dir(const char *dir);
 /* Loads split "train" or "t10k" of an event-dataset directory. */
 nm_status nm_event_set_load_dir(const char *dir, const char *split, int steps, nm_dataset **out);
 
+/* ---- spike files ------------------------------------------------------------------- */
+
+/* A spike file is text with one spike per line, "TIME,NEURON": the time in seconds (any
+** strtod number), then a comma, tab or spaces, then the neuron index (0 .. 2^31 - 2). An
+** optional first line starting "time_s" is a header; lines starting '#' and blank lines
+** are skipped; CRLF line ends are fine. Spikes may come in any order. */
+typedef struct nm_spikes {
+    double  *t;           /* n times, s */
+    int32_t *neuron;      /* n indices */
+    int64_t  n;
+    int64_t  n_neurons;   /* the largest index + 1 (0 when n = 0) */
+} nm_spikes;
+
+/* Reads a spike file into *out (owned: nm_spikes_free). NM_NOTFOUND / NM_IO naming the
+** file when it cannot be read; NM_FORMAT naming the file, line and byte offset of the
+** first bad line (a missing or negative index, a non-finite time, trailing text); an
+** empty file is a valid list of no spikes. On error *out is left alone. */
+nm_status nm_spikes_read(const char *path, nm_spikes *out);
+/* The same from memory (len bytes, no terminator needed); `name` names it in errors. */
+nm_status nm_spikes_parse(const char *text, size_t len, const char *name, nm_spikes *out);
+/* Writes n spikes in the format above, with the header, atomically; times with 9
+** significant digits (ns resolution up to 1 s). NM_INVAL for non-finite times or
+** negative indices. */
+nm_status nm_spikes_write(const char *path, const double *t, const int32_t *neuron, int64_t n);
+void      nm_spikes_free(nm_spikes *s);   /* accepts NULL; leaves it empty */
+
 #ifdef __cplusplus
 }
 #endif

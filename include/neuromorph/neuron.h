@@ -458,6 +458,10 @@ void nm_adex_discretize(const nm_adex_params *p, float dt, nm_adex_step *out);
 ** an interval is shorter than dt). ws: 3 batch n floats. */
 int64_t nm_adex_forward(const nm_adex_step *c, int n_steps, int batch, int64_t n, const float *cur,
                         int I_rows, float *V_m, float *w, float *spk, float *ws);
+/* One step of one AdEx neuron, the state in double (rc: refractory substeps left), Iin the
+** total input in pA (I_e included) held over the step; returns the spikes in the step.
+** nm_adex_forward is this over every neuron and step; the simulator calls it directly. */
+int nm_adex_advance(const nm_adex_step *c, double *V, double *W, long *rc, double Iin);
 
 /* ---- Izhikevich (forward only) ----------------------------------------- */
 /*
@@ -500,6 +504,8 @@ void nm_izhikevich_discretize(const nm_izhikevich_params *p, float dt, nm_izhike
 ** u, or NULL; spk: spikes per step. ws: 2 batch n floats. */
 int64_t nm_izhikevich_forward(const nm_izhikevich_step *c, int n_steps, int batch, int64_t n,
                               const float *cur, int I_rows, float *v_m, float *u_m, float *spk, float *ws);
+/* One step of one Izhikevich neuron; Iin includes I_e. Returns the spikes in the step. */
+int nm_izhikevich_advance(const nm_izhikevich_step *c, double *v, double *u, double Iin);
 
 /* ---- CubaLI: the current-based leaky integrator (readout) -------------- */
 /*

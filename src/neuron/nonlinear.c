@@ -86,14 +86,53 @@ void nm_adex_discretize(const nm_adex_params *p, float dt, nm_adex_step *c) {
     c->n_ref = p->t_ref > 0 ? (int)ceil(p->t_ref / c->h * (1.0 - 1e-6)) : 0;
 }
 
-int64_t nm_adex_forward(const nm_adex_step *c, int n_steps, int batch, int64_t n, const float *I,
-                        int I_rows, float *V_m, float *w, float *spk, float *ws) {
+int nm_adex_advance(const nm_adex_step *c, double *Vp, double *Wp, long *rcp, double Iin) {
     const nm_adex_params *p = &c->p;
     const double h = c->h, inv_C = 1.0 / p->C_m, inv_tw = 1.0 / p->tau_w;
     const double gL = p->g_L, EL = p->E_L, DT = p->Delta_T, VT = p->V_th, Vpk = p->V_peak;
-    const double Vr = p->V_reset, a = p->a, bq = p->b, Ie = p->I_e;
+    const double Vr = p->V_reset, a = p->a, bq = p->b;
     const double inv_DT = DT > 0 ? 1.0 / DT : 0.0;
-    const int n_sub = c->n_sub, n_ref = c->n_ref;
+    double V = *Vp, W = *Wp;
+    long rc = *rcp;
+    int n_spk = 0;
+    for (int k = 0; k < c->n_sub; k++) {
+        if (rc > 0) {   /* held at V_reset; w relaxes towards a (V_reset - E_L) */
+            rc--;
+            V = Vr;
+            double k1 = (a * (Vr - EL) - W) * inv_tw;
+            double k2 = (a * (Vr - EL) - (W + h * k1)) * inv_tw;
+            W += 0.5 * h * (k1 + k2);
+            continue;
+        }
+        /* Heun: slopes at the start and at the Euler predictor; V capped at
+        ** V_peak inside the right-hand side (NEST aeif_*). */
+        double Ve = V < Vpk ? V : Vpk;
+        double ex = DT > 0 ? gL * DT * exp((Ve - VT) * inv_DT) : 0.0;
+        double kV1 = (-gL * (Ve - EL) + ex - W + Iin) * inv_C;
+        double kW1 = (a * (Ve - EL) - W) * inv_tw;
+        double V1 = V + h * kV1, W1 = W + h * kW1;
+        Ve = V1 < Vpk ? V1 : Vpk;
+        ex = DT > 0 ? gL * DT * exp((Ve - VT) * inv_DT) : 0.0;
+        double kV2 = (-gL * (Ve - EL) + ex - W1 + Iin) * inv_C;
+        double kW2 = (a * (Ve - EL) - W1) * inv_tw;
+        V += 0.5 * h * (kV1 + kV2);
+        W += 0.5 * h * (kW1 + kW2);
+        if (V >= Vpk) {
+            n_spk++;
+            V = Vr;
+            W += bq;
+            rc = c->n_ref;
+        }
+    }
+    *Vp = V;
+    *Wp = W;
+    *rcp = rc;
+    return n_spk;
+}
+
+int64_t nm_adex_forward(const nm_adex_step *c, int n_steps, int batch, int64_t n, const float *I,
+                        int I_rows, float *V_m, float *w, float *spk, float *ws) {
+    const nm_adex_params *p = &c->p;
     const int64_t plane = (int64_t)batch * n;
     int64_t total = 0;
 
@@ -107,38 +146,9 @@ int64_t nm_adex_forward(const nm_adex_step *c, int n_steps, int batch, int64_t n
             const float *It = I + (I_rows == 1 ? 0 : (int64_t)t * plane) + (int64_t)b * n;
             const int64_t o = (int64_t)t * plane + (int64_t)b * n;
             for (int64_t i = 0; i < n; i++) {
-                double V = Vs[i], W = ws_w[i], Iin = Ie + It[i];
+                double V = Vs[i], W = ws_w[i];
                 long rc = (long)cnt[i];
-                int n_spk = 0;
-                for (int k = 0; k < n_sub; k++) {
-                    if (rc > 0) {   /* held at V_reset; w relaxes towards a (V_reset - E_L) */
-                        rc--;
-                        V = Vr;
-                        double k1 = (a * (Vr - EL) - W) * inv_tw;
-                        double k2 = (a * (Vr - EL) - (W + h * k1)) * inv_tw;
-                        W += 0.5 * h * (k1 + k2);
-                        continue;
-                    }
-                    /* Heun: slopes at the start and at the Euler predictor; V capped at
-                    ** V_peak inside the right-hand side (NEST aeif_*). */
-                    double Ve = V < Vpk ? V : Vpk;
-                    double ex = DT > 0 ? gL * DT * exp((Ve - VT) * inv_DT) : 0.0;
-                    double kV1 = (-gL * (Ve - EL) + ex - W + Iin) * inv_C;
-                    double kW1 = (a * (Ve - EL) - W) * inv_tw;
-                    double V1 = V + h * kV1, W1 = W + h * kW1;
-                    Ve = V1 < Vpk ? V1 : Vpk;
-                    ex = DT > 0 ? gL * DT * exp((Ve - VT) * inv_DT) : 0.0;
-                    double kV2 = (-gL * (Ve - EL) + ex - W1 + Iin) * inv_C;
-                    double kW2 = (a * (Ve - EL) - W1) * inv_tw;
-                    V += 0.5 * h * (kV1 + kV2);
-                    W += 0.5 * h * (kW1 + kW2);
-                    if (V >= Vpk) {
-                        n_spk++;
-                        V = Vr;
-                        W += bq;
-                        rc = n_ref;
-                    }
-                }
+                int n_spk = nm_adex_advance(c, &V, &W, &rc, (double)p->I_e + It[i]);
                 Vs[i] = (float)V;
                 ws_w[i] = (float)W;
                 cnt[i] = (float)rc;
@@ -187,11 +197,36 @@ void nm_izhikevich_discretize(const nm_izhikevich_params *p, float dt, nm_izhike
     c->h = dt_ms / c->n_sub;
 }
 
+int nm_izhikevich_advance(const nm_izhikevich_step *c, double *vp, double *up, double Iin) {
+    const nm_izhikevich_params *p = &c->p;
+    const double h = c->h, a = p->a, bb = p->b, cc = p->c, d = p->d, vpk = p->v_peak;
+    double v = *vp, u = *up;
+    int n_spk = 0;
+    for (int k = 0; k < c->n_sub; k++) {
+        if (p->consistent_integration) {
+            double dv = 0.04 * v * v + 5.0 * v + 140.0 - u + Iin;
+            double du = a * (bb * v - u);
+            v += h * dv;
+            u += h * du;
+        } else {   /* Izhikevich 2003: v in two half-steps, then u from the new v */
+            v += 0.5 * h * (0.04 * v * v + 5.0 * v + 140.0 - u + Iin);
+            v += 0.5 * h * (0.04 * v * v + 5.0 * v + 140.0 - u + Iin);
+            u += h * a * (bb * v - u);
+        }
+        if (v >= vpk) {
+            n_spk++;
+            v = cc;
+            u += d;
+        }
+    }
+    *vp = v;
+    *up = u;
+    return n_spk;
+}
+
 int64_t nm_izhikevich_forward(const nm_izhikevich_step *c, int n_steps, int batch, int64_t n,
                               const float *I, int I_rows, float *v_m, float *u_m, float *spk, float *ws) {
-    const nm_izhikevich_params *p = &c->p;
-    const double h = c->h, a = p->a, bb = p->b, cc = p->c, d = p->d, vpk = p->v_peak, Ie = p->I_e;
-    const int n_sub = c->n_sub, euler = p->consistent_integration;
+    const double bb = c->p.b, Ie = c->p.I_e;
     const int64_t plane = (int64_t)batch * n;
     int64_t total = 0;
 
@@ -204,25 +239,8 @@ int64_t nm_izhikevich_forward(const nm_izhikevich_step *c, int n_steps, int batc
             const float *It = I + (I_rows == 1 ? 0 : (int64_t)t * plane) + (int64_t)b * n;
             const int64_t o = (int64_t)t * plane + (int64_t)b * n;
             for (int64_t i = 0; i < n; i++) {
-                double v = vs[i], u = us[i], Iin = Ie + It[i];
-                int n_spk = 0;
-                for (int k = 0; k < n_sub; k++) {
-                    if (euler) {
-                        double dv = 0.04 * v * v + 5.0 * v + 140.0 - u + Iin;
-                        double du = a * (bb * v - u);
-                        v += h * dv;
-                        u += h * du;
-                    } else {   /* Izhikevich 2003: v in two half-steps, then u from the new v */
-                        v += 0.5 * h * (0.04 * v * v + 5.0 * v + 140.0 - u + Iin);
-                        v += 0.5 * h * (0.04 * v * v + 5.0 * v + 140.0 - u + Iin);
-                        u += h * a * (bb * v - u);
-                    }
-                    if (v >= vpk) {
-                        n_spk++;
-                        v = cc;
-                        u += d;
-                    }
-                }
+                double v = vs[i], u = us[i];
+                int n_spk = nm_izhikevich_advance(c, &v, &u, Ie + It[i]);
                 vs[i] = (float)v;
                 us[i] = (float)u;
                 v_m[o + i] = (float)v;

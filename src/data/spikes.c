@@ -5,7 +5,7 @@
 ** line with its number and byte offset: a truncated or mangled file is refused, never
 ** silently drawn in part. Files over 1 GiB (about 60 M spikes) are refused too.
 */
-#include "viz_impl.h"
+#include "neuromorph/data.h"
 
 #include <errno.h>
 #include <limits.h>
