@@ -556,8 +556,8 @@ static nm_status build_proj(nm_sim *s, int k) {
         if (rc) return nm__error(NM_NOMEM, "projection '%s': no memory for its synapses", pr->name);
         if (pass == 0) {
             pj->n_syn = n_syn;
-            pj->dmin = n_syn ? dmin : (pj->dconst ? pj->dconst : 1);
-            pj->dmax = n_syn ? dmax : pj->dmin;
+            pj->dmin = n_syn ? dmin : (pj->dconst ? pj->dconst : 1 << 20);   /* no synapse here: no bound */
+            pj->dmax = n_syn ? dmax : (pj->dconst ? pj->dconst : 1);
             if (!pj->dconst) {
                 pj->tbits = bits_for((uint64_t)s->n_local);
                 if (pj->tbits > 31 || (uint64_t)pj->dmax >= (1ull << (32 - pj->tbits)))

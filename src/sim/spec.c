@@ -791,6 +791,36 @@ static char *dup_str(const char *s) {
     return p;
 }
 
+/* A population's "params" or "init": an object whose keys are the model's variables
+** (vars), each a number or a distribution, into dst by index. */
+static nm_status parse_named(ctx *c, json_t *obj, const char *key, const nm_sim_model_info *mi,
+                             const nm_sim_var *vars, int n, nm_dist *dst) {
+    if (!obj) return NM_OK;
+    if (!json_is_object(obj)) return perr(c, NM_FORMAT, "'%s' must be an object, not %s", key, kind_of(obj));
+    const char *k;
+    json_t *x;
+    json_object_foreach(obj, k, x) {
+        int j = -1;
+        for (int q = 0; q < n; q++)
+            if (!strcmp(vars[q].name, k)) j = q;
+        if (j < 0) {
+            char list[400] = "";
+            size_t at = 0;
+            for (int q = 0; q < n && at < sizeof list; q++)
+                at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", q ? ", " : "", vars[q].name);
+            if (!strcmp(key, "params"))
+                return perr(c, NM_FORMAT, "unknown parameter '%.80s' of %s (%s)", k, mi->name, n ? list : "it has none");
+            return perr(c, NM_FORMAT, "unknown state variable '%.80s' in 'init' of %s (%s)", k, mi->name,
+                        n ? list : "it has none");
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s '%s'", !strcmp(key, "params") ? "param" : "init", k);
+        nm_status rc = parse_dist(c, x, what, &dst[j]);
+        if (rc) return rc;
+    }
+    return NM_OK;
+}
+
 static nm_status parse_pop(ctx *c, nm_sim_spec *s, json_t *v, int i) {
     static const char *const keys[] = {"name", "model", "size", "params", "init", "file"};
     nm_status rc;
@@ -810,42 +840,9 @@ static nm_status parse_pop(ctx *c, nm_sim_spec *s, json_t *v, int i) {
     nm_sim_pop *p = nm_sim_spec_add_pop(s, name, m, size);
     if (!p) return perr(c, NM_NOMEM, "out of memory");
     const nm_sim_model_info *mi = nm_sim_model_get(m);
-    const char *k;
-    json_t *x, *params = json_object_get(v, "params"), *init = json_object_get(v, "init");
-    if (params) {
-        if (!json_is_object(params)) return perr(c, NM_FORMAT, "'params' must be an object, not %s", kind_of(params));
-        json_object_foreach(params, k, x) {
-            int j = nm_sim_param_index(m, k);
-            if (j < 0) {
-                char list[400] = "";
-                size_t at = 0;
-                for (int q = 0; q < mi->n_params && at < sizeof list; q++)
-                    at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", q ? ", " : "", mi->params[q].name);
-                return perr(c, NM_FORMAT, "unknown parameter '%.80s' of %s (%s)", k, mi->name,
-                            mi->n_params ? list : "it has none");
-            }
-            char what[96];
-            snprintf(what, sizeof what, "param '%s'", k);
-            if ((rc = parse_dist(c, x, what, &p->param[j]))) return rc;
-        }
-    }
-    if (init) {
-        if (!json_is_object(init)) return perr(c, NM_FORMAT, "'init' must be an object, not %s", kind_of(init));
-        json_object_foreach(init, k, x) {
-            int j = nm_sim_state_index(m, k);
-            if (j < 0) {
-                char list[200] = "";
-                size_t at = 0;
-                for (int q = 0; q < mi->n_state && at < sizeof list; q++)
-                    at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", q ? ", " : "", mi->state[q].name);
-                return perr(c, NM_FORMAT, "unknown state variable '%.80s' in 'init' of %s (%s)", k, mi->name,
-                            mi->n_state ? list : "it has none");
-            }
-            char what[96];
-            snprintf(what, sizeof what, "init '%s'", k);
-            if ((rc = parse_dist(c, x, what, &p->init[j]))) return rc;
-        }
-    }
+    if ((rc = parse_named(c, json_object_get(v, "params"), "params", mi, mi->params, mi->n_params, p->param)) ||
+        (rc = parse_named(c, json_object_get(v, "init"), "init", mi, mi->state, mi->n_state, p->init)))
+        return rc;
     const char *file = NULL;
     if ((rc = get_str(c, v, "file", &file, 0))) return rc;
     if (m == NM_SIM_SPIKE_SOURCE) {
